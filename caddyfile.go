@@ -1,0 +1,235 @@
+package caddysse
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("sse", parseCaddyfile)
+	// After authentication and encode, so streams are compressed and only
+	// authorised clients reach the hub; users need no global `order`.
+	httpcaddyfile.RegisterDirectiveOrder("sse", httpcaddyfile.Before, "respond")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	sse [<matcher>] {
+//	    hub             <name>
+//	    topic           <template>...
+//	    publish
+//	    history         <events> [<max age>]
+//	    heartbeat       <duration> [event]
+//	    max_duration    <duration>
+//	    retry           <duration>
+//	    connected_event on|off
+//	    buffer          <events>
+//	    write_timeout   <duration>
+//	    max_subscribers <n> [per_ip <n>]
+//	    max_event_size  <size>
+//	    cors            <origin>... [credentials]
+//	    transport       memory
+//	}
+//
+// Every subdirective may appear once.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		args := d.RemainingArgs()
+		var err error
+		switch name {
+		case "hub":
+			err = oneArg(d, args, func(v string) error { h.Hub = v; return nil })
+		case "topic":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Topics = args
+		case "publish":
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			h.Publish = true
+		case "history":
+			err = h.parseHistory(d, args)
+		case "heartbeat":
+			err = h.parseHeartbeat(d, args)
+		case "max_duration":
+			err = oneArg(d, args, durationInto(d, name, &h.MaxDuration))
+		case "retry":
+			err = oneArg(d, args, durationInto(d, name, &h.Retry))
+		case "write_timeout":
+			err = oneArg(d, args, durationInto(d, name, &h.WriteTimeout))
+		case "connected_event":
+			err = oneArg(d, args, func(v string) error {
+				switch v {
+				case "on", "off":
+					h.ConnectedEvent = new(v == "on")
+					return nil
+				}
+				return d.Errf("connected_event %q: want on or off", v)
+			})
+		case "buffer":
+			err = oneArg(d, args, positiveInto(d, "buffer", &h.Buffer))
+		case "max_subscribers":
+			err = h.parseMaxSubscribers(d, args)
+		case "max_event_size":
+			err = oneArg(d, args, func(v string) error {
+				n, err := humanize.ParseBytes(v)
+				if err != nil || n == 0 || n > 1<<30 {
+					return d.Errf("max_event_size %q: want a size such as 64KiB, up to 1GiB", v)
+				}
+				h.MaxEventSize = int(n)
+				return nil
+			})
+		case "cors":
+			err = h.parseCORS(d, args)
+		case "transport":
+			err = oneArg(d, args, func(v string) error {
+				if v != "memory" {
+					return d.Errf("transport %q: only memory is available", v)
+				}
+				h.Transport = v
+				return nil
+			})
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) parseHistory(d *caddyfile.Dispenser, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		return d.Errf("history %q: want a number of events", args[0])
+	}
+	h.History = &n
+	if len(args) == 2 {
+		return durationInto(d, "history max age", &h.HistoryMaxAge)(args[1])
+	}
+	return nil
+}
+
+func (h *Handler) parseHeartbeat(d *caddyfile.Dispenser, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return d.ArgErr()
+	}
+	var hb caddy.Duration
+	if err := durationInto(d, "heartbeat", &hb)(args[0]); err != nil {
+		return err
+	}
+	h.Heartbeat = &hb
+	if len(args) == 2 {
+		if args[1] != "event" {
+			return d.Errf("heartbeat: unexpected %q; the only option is event", args[1])
+		}
+		h.HeartbeatEvent = true
+	}
+	return nil
+}
+
+func (h *Handler) parseMaxSubscribers(d *caddyfile.Dispenser, args []string) error {
+	if len(args) != 1 && len(args) != 3 {
+		return d.ArgErr()
+	}
+	if err := countInto(d, "max_subscribers", &h.MaxSubscribers)(args[0]); err != nil {
+		return err
+	}
+	if len(args) == 3 {
+		if args[1] != "per_ip" {
+			return d.Errf("max_subscribers: unexpected %q; want per_ip <n>", args[1])
+		}
+		return positiveInto(d, "per_ip", &h.MaxSubscribersPerIP)(args[2])
+	}
+	return nil
+}
+
+func (h *Handler) parseCORS(d *caddyfile.Dispenser, args []string) error {
+	cors := new(CORS)
+	for _, a := range args {
+		if a == "credentials" {
+			cors.Credentials = true
+			continue
+		}
+		cors.Origins = append(cors.Origins, a)
+	}
+	if len(cors.Origins) == 0 {
+		return d.Err("cors: at least one origin is required, or * for any")
+	}
+	h.CORS = cors
+	return nil
+}
+
+// oneArg applies set to the only argument.
+func oneArg(d *caddyfile.Dispenser, args []string, set func(string) error) error {
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	return set(args[0])
+}
+
+func durationInto(d *caddyfile.Dispenser, what string, dst *caddy.Duration) func(string) error {
+	return func(v string) error {
+		dur, err := caddy.ParseDuration(v)
+		if err != nil || dur < 0 {
+			return d.Errf("%s %q: want a duration such as 30s", what, v)
+		}
+		*dst = caddy.Duration(dur)
+		return nil
+	}
+}
+
+func countInto(d *caddyfile.Dispenser, what string, dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return d.Errf("%s %q: want a whole number", what, v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func positiveInto(d *caddyfile.Dispenser, what string, dst *int) func(string) error {
+	return func(v string) error {
+		if err := countInto(d, what, dst)(v); err != nil {
+			return err
+		}
+		if *dst == 0 {
+			return d.Errf("%s %q: must be at least 1", what, v)
+		}
+		return nil
+	}
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,161 @@
+package caddysse
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one published event. Once published it is immutable: the same
+// value sits in the history and in every subscriber's queue, and its wire
+// form is encoded once and written to all of them.
+type Event struct {
+	// ID is assigned by the hub's log when the event is stored.
+	ID string
+	// Topics the event is published to; a subscriber receives it when any
+	// of its selectors matches any of these.
+	Topics []string
+	// Name is the SSE event type; empty means "message".
+	Name string
+	// Data is the payload, sent as one data line per line.
+	Data string
+	// Retry, when positive, is sent as the client's reconnection delay.
+	Retry time.Duration
+	// Connection, when set, restricts delivery to that one subscriber.
+	Connection string
+	// Exclude, when set, skips that one subscriber.
+	Exclude string
+	// Time is when the hub stored the event; history ages from it.
+	Time time.Time
+
+	wire []byte
+}
+
+// Wire returns the event's SSE encoding. It is computed when the event is
+// stored and never changes afterwards.
+func (e *Event) Wire() []byte {
+	if e.wire == nil {
+		e.wire = appendEvent(nil, e.ID, e.Name, e.Data, e.Retry)
+	}
+	return e.wire
+}
+
+// appendEvent appends the SSE framing of one event to buf: the id, the event
+// name (left out for "message"), a retry hint, one data line per line of
+// data, and the blank line that dispatches it. CR, LF and CRLF all end a
+// line, as the EventSource parser reads them, so no payload can inject a
+// field of its own. Name and id must already be validated (no CR, LF, NUL).
+func appendEvent(buf []byte, id, name, data string, retry time.Duration) []byte {
+	if id != "" {
+		buf = append(buf, "id: "...)
+		buf = append(buf, id...)
+		buf = append(buf, '\n')
+	}
+	if name != "" && name != "message" {
+		buf = append(buf, "event: "...)
+		buf = append(buf, name...)
+		buf = append(buf, '\n')
+	}
+	if retry > 0 {
+		buf = appendRetry(buf, retry)
+	}
+	for {
+		i := strings.IndexAny(data, "\r\n")
+		buf = append(buf, "data: "...)
+		if i < 0 {
+			buf = append(buf, data...)
+			buf = append(buf, '\n')
+			break
+		}
+		buf = append(buf, data[:i]...)
+		buf = append(buf, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return append(buf, '\n')
+}
+
+// appendRetry appends a "retry:" field in milliseconds.
+func appendRetry(buf []byte, d time.Duration) []byte {
+	buf = append(buf, "retry: "...)
+	buf = strconv.AppendInt(buf, d.Milliseconds(), 10)
+	return append(buf, '\n')
+}
+
+// Limits on the fields of an event, beyond max_event_size for its data.
+const (
+	maxNameLen  = 256
+	maxTopicLen = 1024
+	maxTopics   = 64
+)
+
+var errEmpty = errors.New("is empty")
+
+// checkField validates a value that is written into an SSE field or used as
+// a key: it must be valid UTF-8, free of CR, LF and NUL, and at most max
+// bytes long.
+func checkField(what, v string, max int) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%s %w", what, errEmpty)
+	case len(v) > max:
+		return fmt.Errorf("%s is longer than %d bytes", what, max)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	case strings.ContainsAny(v, "\r\n\x00"):
+		return fmt.Errorf("%s %q contains CR, LF or NUL", what, v)
+	}
+	return nil
+}
+
+// Validate reports what is wrong with an event before it is published.
+func (e *Event) Validate(maxData int) error {
+	if len(e.Topics) == 0 && e.Connection == "" {
+		return errors.New("no topic: set topic or topics")
+	}
+	if len(e.Topics) > maxTopics {
+		return fmt.Errorf("too many topics: %d, at most %d", len(e.Topics), maxTopics)
+	}
+	for _, t := range e.Topics {
+		if err := checkField("topic", t, maxTopicLen); err != nil {
+			return err
+		}
+		if strings.HasSuffix(t, "*") {
+			return fmt.Errorf("topic %q is a selector; publish to exact topics", t)
+		}
+	}
+	if e.Name != "" {
+		if err := checkField("event name", e.Name, maxNameLen); err != nil {
+			return err
+		}
+	}
+	for what, v := range map[string]string{"connection": e.Connection, "exclude": e.Exclude} {
+		if v != "" {
+			if err := checkField(what, v, maxNameLen); err != nil {
+				return err
+			}
+		}
+	}
+	if !utf8.ValidString(e.Data) {
+		return errors.New("data is not valid UTF-8")
+	}
+	if len(e.Data) > maxData {
+		return errTooLarge{size: len(e.Data), max: maxData}
+	}
+	if e.Retry < 0 {
+		return errors.New("retry is negative")
+	}
+	return nil
+}
+
+// errTooLarge is an event over max_event_size; it maps to 413.
+type errTooLarge struct{ size, max int }
+
+func (e errTooLarge) Error() string {
+	return fmt.Sprintf("event data is %d bytes, over max_event_size of %d", e.size, e.max)
+}

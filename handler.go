@@ -1,0 +1,195 @@
+package caddysse
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// ServeHTTP subscribes on GET, publishes on POST (when enabled) and answers
+// CORS preflights; other methods get 405. The route is terminal: next is
+// never called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	h.setCORS(w, r, preflight)
+	switch r.Method {
+	case http.MethodGet:
+		if wantsJSON(r) {
+			return h.poll(w, r)
+		}
+		return h.subscribe(w, r)
+	case http.MethodPost:
+		if h.Publish {
+			return h.publish(w, r)
+		}
+	case http.MethodOptions:
+		w.Header().Set("Allow", h.allow())
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	w.Header().Set("Allow", h.allow())
+	return writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s is not allowed here; use %s", r.Method, h.allow()))
+}
+
+// allow lists the methods this route answers.
+func (h *Handler) allow() string {
+	if h.Publish {
+		return "GET, POST, OPTIONS"
+	}
+	return "GET, OPTIONS"
+}
+
+// setCORS adds the CORS response headers for an allowed Origin, and on a
+// preflight the methods and request headers that may follow.
+func (h *Handler) setCORS(w http.ResponseWriter, r *http.Request, preflight bool) {
+	origin := r.Header.Get("Origin")
+	if h.CORS == nil || origin == "" {
+		return
+	}
+	hdr := w.Header()
+	hdr.Add("Vary", "Origin")
+	anyOrigin := slices.Contains(h.CORS.Origins, "*")
+	if !anyOrigin && !slices.Contains(h.CORS.Origins, origin) {
+		return
+	}
+	if anyOrigin && !h.CORS.Credentials {
+		hdr.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		hdr.Set("Access-Control-Allow-Origin", origin)
+	}
+	if h.CORS.Credentials {
+		hdr.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if preflight {
+		hdr.Set("Access-Control-Allow-Methods", h.allow())
+		hdr.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID, Accept")
+		hdr.Set("Access-Control-Max-Age", "600")
+	}
+}
+
+// wantsJSON reports whether a GET asks for the JSON polling fallback rather
+// than a stream.
+func wantsJSON(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/event-stream")
+}
+
+// httpError is an error with the status it is reported with.
+type httpError struct {
+	status int
+	err    error
+	// retryAfter, in seconds, is sent with 429 and 503.
+	retryAfter string
+}
+
+func (e httpError) Error() string { return e.err.Error() }
+func (e httpError) Unwrap() error { return e.err }
+
+func errStatus(status int, format string, args ...any) httpError {
+	return httpError{status: status, err: fmt.Errorf(format, args...)}
+}
+
+// writeError answers with the error's status and a JSON body that says what
+// is wrong. Errors that are not an httpError are 400s.
+func writeError(w http.ResponseWriter, status int, err error) error {
+	var he httpError
+	if errors.As(err, &he) {
+		status = he.status
+		if he.retryAfter != "" {
+			w.Header().Set("Retry-After", he.retryAfter)
+		}
+	}
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	return writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("encoding response: %w", err))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// requestTopics are the selectors a subscriber asked for: the `topic` query
+// parameters and the route's templates, resolved for this request, without
+// duplicates.
+func (h *Handler) requestTopics(r *http.Request) ([]string, error) {
+	topics := r.URL.Query()["topic"]
+	if len(h.Topics) > 0 {
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl == nil {
+			repl = caddy.NewReplacer()
+		}
+		for _, tpl := range h.Topics {
+			t, err := repl.ReplaceOrErr(tpl, true, true)
+			if err != nil {
+				return nil, errStatus(http.StatusBadRequest, "topic template %q cannot be resolved for this request: %v", tpl, err)
+			}
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return nil, errStatus(http.StatusBadRequest, "no topic: add ?topic=<name> to the URL")
+	}
+	if len(topics) > maxTopics {
+		return nil, errStatus(http.StatusBadRequest, "too many topics: %d, at most %d", len(topics), maxTopics)
+	}
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
+	for _, t := range topics {
+		if err := checkSelector(t); err != nil {
+			return nil, errStatus(http.StatusBadRequest, "%v", err)
+		}
+	}
+	return topics, nil
+}
+
+// lastEventID is where a client resumes: the Last-Event-ID header, or the
+// last_event_id (alias lastEventID) query parameter, which EventSource can
+// send on its first connection when it cannot set headers.
+func lastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	q := r.URL.Query()
+	if id := q.Get("last_event_id"); id != "" {
+		return id
+	}
+	return q.Get("lastEventID")
+}
+
+// clientIP is the client's address as Caddy determined it (honouring
+// trusted_proxies), falling back to the connection's peer.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// mediaType is the request's Content-Type without parameters.
+func mediaType(r *http.Request) string {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	return mt
+}

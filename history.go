@@ -1,0 +1,160 @@
+package caddysse
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Log stores a hub's events in order and assigns their ids. It is the seam
+// for other transports: a Redis stream or a file can implement it, with ids
+// of their own, as long as ids are strictly increasing within one epoch and
+// After can tell an id it cannot resume from.
+//
+// A hub calls a Log only while holding its own lock, so implementations need
+// no locking of their own for the hub's sake.
+type Log interface {
+	// Append stores the events, in order, setting their ID and Time. When it
+	// returns an error nothing was stored and no ID was assigned.
+	Append(events []*Event, now time.Time) error
+	// After returns the stored events that follow lastID and satisfy keep,
+	// oldest first. The reason is empty when that list is complete, else
+	// it says why events may be missing.
+	After(lastID string, now time.Time, keep func(*Event) bool) ([]*Event, ResetReason)
+	// LastID is the id of the newest event stored, or "" when none was.
+	LastID() string
+	// Len is the number of events kept.
+	Len() int
+	// Configure changes how many events are kept and for how long; zero
+	// maxAge keeps events regardless of age.
+	Configure(size int, maxAge time.Duration)
+}
+
+// ResetReason says why a resume from a Last-Event-ID cannot be complete.
+type ResetReason string
+
+// The reasons a resume is incomplete, sent in the "reset" event.
+const (
+	// ResetUnknown: the id is malformed or newer than anything stored.
+	ResetUnknown ResetReason = "unknown"
+	// ResetExpired: events after the id were dropped from the history.
+	ResetExpired ResetReason = "expired"
+	// ResetEpoch: the id comes from an earlier incarnation of the hub.
+	ResetEpoch ResetReason = "epoch"
+)
+
+// memoryLog is the default Log: a ring of the newest events, with ids of
+// the form "<epoch>-<seq>". The epoch is the hub's creation time in base 36
+// milliseconds, so ids from an earlier process are recognised as such, and
+// the sequence counts every event the hub ever stored.
+type memoryLog struct {
+	epoch  string
+	seq    uint64   // the newest event's sequence number
+	ring   []*Event // capacity is the history size
+	start  int      // index of the oldest event in ring
+	n      int      // events kept
+	maxAge time.Duration
+}
+
+func newMemoryLog(size int, maxAge time.Duration, now time.Time) *memoryLog {
+	l := &memoryLog{epoch: strconv.FormatInt(now.UnixMilli(), 36)}
+	l.Configure(size, maxAge)
+	return l
+}
+
+func (l *memoryLog) Append(events []*Event, now time.Time) error {
+	for _, e := range events {
+		l.seq++
+		e.ID = l.epoch + "-" + strconv.FormatUint(l.seq, 10)
+		e.Time = now
+		l.push(e)
+	}
+	return nil
+}
+
+func (l *memoryLog) push(e *Event) {
+	size := len(l.ring)
+	if size == 0 {
+		return
+	}
+	if l.n < size {
+		l.ring[(l.start+l.n)%size] = e
+		l.n++
+		return
+	}
+	l.ring[l.start] = e
+	l.start = (l.start + 1) % size
+}
+
+func (l *memoryLog) at(i int) *Event { return l.ring[(l.start+i)%len(l.ring)] }
+
+// expire drops events older than maxAge.
+func (l *memoryLog) expire(now time.Time) {
+	if l.maxAge <= 0 {
+		return
+	}
+	cutoff := now.Add(-l.maxAge)
+	for l.n > 0 && l.at(0).Time.Before(cutoff) {
+		l.ring[l.start] = nil
+		l.start = (l.start + 1) % len(l.ring)
+		l.n--
+	}
+}
+
+func (l *memoryLog) After(lastID string, now time.Time, keep func(*Event) bool) ([]*Event, ResetReason) {
+	epoch, seq, ok := parseID(lastID)
+	switch {
+	case !ok:
+		return nil, ResetUnknown
+	case epoch != l.epoch:
+		return nil, ResetEpoch
+	case seq > l.seq:
+		return nil, ResetUnknown
+	}
+	l.expire(now)
+	oldest := l.seq - uint64(l.n) + 1 // sequence of at(0), when n > 0
+	var reason ResetReason
+	if seq+1 < oldest {
+		reason = ResetExpired
+		seq = oldest - 1
+	}
+	var out []*Event
+	for i := int(seq + 1 - oldest); i < l.n; i++ {
+		if e := l.at(i); keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out, reason
+}
+
+func (l *memoryLog) LastID() string {
+	if l.seq == 0 {
+		return ""
+	}
+	return l.epoch + "-" + strconv.FormatUint(l.seq, 10)
+}
+
+func (l *memoryLog) Len() int { return l.n }
+
+func (l *memoryLog) Configure(size int, maxAge time.Duration) {
+	l.maxAge = maxAge
+	if size == len(l.ring) {
+		return
+	}
+	keep := min(l.n, size)
+	ring := make([]*Event, size)
+	for i := range keep {
+		ring[i] = l.at(l.n - keep + i)
+	}
+	l.ring, l.start, l.n = ring, 0, keep
+}
+
+// parseID splits an id of the memory log into its epoch and sequence.
+func parseID(id string) (epoch string, seq uint64, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	return id[:i], seq, err == nil
+}

@@ -1,0 +1,300 @@
+// Package caddysse is a Caddy HTTP handler that turns Caddy into a
+// Server-Sent Events hub: clients subscribe with GET, applications publish
+// with POST, and the hub keeps history, heartbeats and fan-out.
+package caddysse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults of the optional settings.
+const (
+	defaultHub          = "default"
+	defaultHistory      = 1000
+	defaultHeartbeat    = 25 * time.Second
+	defaultBuffer       = 256
+	defaultWriteTimeout = 10 * time.Second
+	defaultMaxEventSize = 64 << 10
+)
+
+// Handler serves one route of a Server-Sent Events hub: GET subscribes to a
+// stream, POST publishes when Publish is set. Blocks that name the same Hub
+// share one hub, across sites and across config reloads.
+type Handler struct {
+	// Hub names the hub this route serves. Routes with the same name share
+	// topics, subscribers and history. Default: "default".
+	Hub string `json:"hub,omitempty"`
+
+	// Topics are topic templates every subscriber on this route gets, in
+	// addition to the `topic` query parameters. Placeholders are resolved per
+	// request, e.g. "user/{http.auth.user.id}".
+	Topics []string `json:"topics,omitempty"`
+
+	// Publish accepts POST requests that publish events on this route.
+	// Default: false (subscribe only).
+	Publish bool `json:"publish,omitempty"`
+
+	// History is how many events the hub keeps for clients that resume
+	// with Last-Event-ID; 0 keeps none. A hub-level setting. Default: 1000.
+	History *int `json:"history,omitempty"`
+
+	// HistoryMaxAge drops history events older than this. A hub-level
+	// setting. Default: 0 (events leave the history only by count).
+	HistoryMaxAge caddy.Duration `json:"history_max_age,omitempty"`
+
+	// Heartbeat is the silence after which a stream gets a heartbeat, so
+	// proxies keep it open and dead clients are noticed; 0 disables it. A
+	// hub-level setting. Default: 25s.
+	Heartbeat *caddy.Duration `json:"heartbeat,omitempty"`
+
+	// HeartbeatEvent sends heartbeats as an event named "heartbeat", which
+	// clients can watch, instead of a comment line. A hub-level setting.
+	// Default: false.
+	HeartbeatEvent bool `json:"heartbeat_event,omitempty"`
+
+	// Transport is where the hub stores its log. Only "memory" exists now.
+	// A hub-level setting. Default: "memory".
+	Transport string `json:"transport,omitempty"`
+
+	// MaxDuration ends a stream after this long (jittered to 80-100% so
+	// clients do not all come back at once); the client resumes with its
+	// Last-Event-ID. Default: 0 (no limit).
+	MaxDuration caddy.Duration `json:"max_duration,omitempty"`
+
+	// Retry is the reconnection delay sent to clients when a stream opens.
+	// Default: 0 (not sent; browsers use about 3s).
+	Retry caddy.Duration `json:"retry,omitempty"`
+
+	// ConnectedEvent sends a "connected" event with the connection id and
+	// resolved topics when a stream opens. Default: true.
+	ConnectedEvent *bool `json:"connected_event,omitempty"`
+
+	// Buffer is how many events may wait for one subscriber; a subscriber
+	// that falls further behind is disconnected and resumes from history.
+	// Default: 256.
+	Buffer int `json:"buffer,omitempty"`
+
+	// WriteTimeout is how long one write to a subscriber may block before
+	// the subscriber is disconnected. Default: 10s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	// MaxSubscribers caps this route's open streams; beyond it subscribers
+	// get 503. Default: 0 (no limit).
+	MaxSubscribers int `json:"max_subscribers,omitempty"`
+
+	// MaxSubscribersPerIP caps the open streams from one client IP (as
+	// Caddy determines it, honouring trusted_proxies); beyond it subscribers
+	// get 429. Default: 0 (no limit).
+	MaxSubscribersPerIP int `json:"max_subscribers_per_ip,omitempty"`
+
+	// MaxEventSize is the largest event data accepted, in bytes; larger
+	// publishes get 413. Default: 65536.
+	MaxEventSize int `json:"max_event_size,omitempty"`
+
+	// CORS lets pages from other origins subscribe and publish.
+	CORS *CORS `json:"cors,omitempty"`
+
+	hub     *Hub
+	entry   *hubEntry
+	gen     *caddyevents.App // identifies the config this handler belongs to
+	logger  *zap.Logger
+	streams *streamSet
+	limits  *limiter
+	invalid error // a conflict found while provisioning, reported by Validate
+}
+
+// CORS configures cross-origin access.
+type CORS struct {
+	// Origins allowed to subscribe and publish, e.g. "https://app.example";
+	// "*" allows any origin.
+	Origins []string `json:"origins,omitempty"`
+	// Credentials allows cookies and HTTP authentication on cross-origin
+	// requests; the allowed origin is then echoed rather than "*".
+	Credentials bool `json:"credentials,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.sse",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and joins the hub named by the config, creating
+// it if this is its first use.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Hub == "" {
+		h.Hub = defaultHub
+	}
+	if h.Buffer == 0 {
+		h.Buffer = defaultBuffer
+	}
+	if h.WriteTimeout == 0 {
+		h.WriteTimeout = caddy.Duration(defaultWriteTimeout)
+	}
+	if h.MaxEventSize == 0 {
+		h.MaxEventSize = defaultMaxEventSize
+	}
+	h.streams = new(streamSet)
+	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)
+
+	app, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("loading events app: %w", err)
+	}
+	h.gen = app.(*caddyevents.App)
+
+	entry, _, err := hubs.LoadOrNew(h.Hub, func() (caddy.Destructor, error) {
+		return &hubEntry{Hub: NewHub(h.hubSettings().config())}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("hub %q: %w", h.Hub, err)
+	}
+	h.entry = entry.(*hubEntry)
+	h.hub = h.entry.Hub
+	h.invalid = h.entry.claim(h.gen, h.hubSettings())
+
+	// The new config is running before the old one is stopped: only then
+	// does the shared hub take the new settings, so `caddy validate` or a
+	// failed reload never touches a live hub. On stopping, this config's
+	// streams end so that shutdown and reload are not held up by them.
+	if err := h.gen.On("started", eventHandler(h.configureHub)); err != nil {
+		return fmt.Errorf("subscribing to started event: %w", err)
+	}
+	if err := h.gen.On("stopping", eventHandler(h.stop)); err != nil {
+		return fmt.Errorf("subscribing to stopping event: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.invalid != nil {
+		return h.invalid
+	}
+	if h.Transport != "" && h.Transport != "memory" {
+		return fmt.Errorf("transport %q: only memory is available", h.Transport)
+	}
+	for _, t := range h.Topics {
+		if err := checkSelector(t); err != nil {
+			return fmt.Errorf("topic template: %w", err)
+		}
+	}
+	switch {
+	case h.History != nil && *h.History < 0:
+		return fmt.Errorf("history %d: must not be negative", *h.History)
+	case h.Heartbeat != nil && *h.Heartbeat < 0:
+		return fmt.Errorf("heartbeat %s: must not be negative", time.Duration(*h.Heartbeat))
+	case h.Buffer < 1:
+		return fmt.Errorf("buffer %d: must be at least 1", h.Buffer)
+	case h.MaxEventSize < 1:
+		return fmt.Errorf("max_event_size %d: must be positive", h.MaxEventSize)
+	case h.MaxSubscribers < 0 || h.MaxSubscribersPerIP < 0:
+		return errors.New("max_subscribers: must not be negative")
+	case h.WriteTimeout < 0 || h.MaxDuration < 0 || h.Retry < 0 || h.HistoryMaxAge < 0:
+		return errors.New("durations must not be negative")
+	case h.CORS != nil && len(h.CORS.Origins) == 0:
+		return errors.New("cors: at least one origin is required")
+	}
+	return nil
+}
+
+// Cleanup ends this handler's streams and lets go of the hub; the hub
+// itself lives on while another config uses it.
+func (h *Handler) Cleanup() error {
+	h.stop()
+	if h.entry == nil {
+		return nil
+	}
+	h.entry.release(h.gen)
+	h.entry, h.hub = nil, nil
+	if _, err := hubs.Delete(h.Hub); err != nil {
+		return fmt.Errorf("releasing hub %q: %w", h.Hub, err)
+	}
+	return nil
+}
+
+// configureHub applies this config's hub settings to the shared hub.
+func (h *Handler) configureHub() {
+	if h.entry != nil {
+		h.hub.Configure(h.entry.settings(h.gen).config())
+	}
+}
+
+// stop ends every stream this handler serves, telling clients to come back
+// soon; they resume from Last-Event-ID on whichever config is current.
+func (h *Handler) stop() {
+	if h.streams != nil {
+		h.streams.closeAll(reasonStopping)
+	}
+}
+
+// eventHandler adapts a function to a caddyevents handler.
+type eventHandler func()
+
+func (f eventHandler) Handle(context.Context, caddy.Event) error {
+	f()
+	return nil
+}
+
+// streamSet is the set of streams one handler serves, so it can end them.
+type streamSet struct {
+	mu      sync.Mutex
+	subs    map[*Subscriber]struct{}
+	stopped atomic.Bool
+}
+
+// add registers a stream; it fails once the set was stopped.
+func (ss *streamSet) add(s *Subscriber) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.stopped.Load() {
+		return false
+	}
+	if ss.subs == nil {
+		ss.subs = make(map[*Subscriber]struct{})
+	}
+	ss.subs[s] = struct{}{}
+	return true
+}
+
+func (ss *streamSet) remove(s *Subscriber) {
+	ss.mu.Lock()
+	delete(ss.subs, s)
+	ss.mu.Unlock()
+}
+
+func (ss *streamSet) closeAll(reason string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.stopped.Store(true)
+	for s := range ss.subs {
+		s.Close(reason)
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Module                = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddy.Destructor            = (*hubEntry)(nil)
+)

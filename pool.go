@@ -1,0 +1,147 @@
+package caddysse
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+)
+
+// hubs holds the running hubs by name. A reload provisions the new config
+// before it cleans up the old one, so the hub, with its history and ids,
+// passes from one to the next.
+var hubs = caddy.NewUsagePool()
+
+// hubEntry is a hub in the pool, with the hub-level settings that each
+// config's routes asked for, so disagreements are caught.
+type hubEntry struct {
+	*Hub
+	mu     sync.Mutex
+	claims map[*caddyevents.App]*claim
+}
+
+type claim struct {
+	settings hubSettings
+	refs     int
+}
+
+// claim records one route's hub settings for its config and reports a
+// disagreement with another route of the same config.
+func (e *hubEntry) claim(gen *caddyevents.App, s hubSettings) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.claims == nil {
+		e.claims = make(map[*caddyevents.App]*claim)
+	}
+	c := e.claims[gen]
+	if c == nil {
+		c = new(claim)
+		e.claims[gen] = c
+	}
+	c.refs++
+	merged, err := c.settings.merge(s)
+	if err != nil {
+		return err
+	}
+	c.settings = merged
+	return nil
+}
+
+// settings are the merged hub settings of one config.
+func (e *hubEntry) settings(gen *caddyevents.App) hubSettings {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.claims[gen]; c != nil {
+		return c.settings
+	}
+	return hubSettings{}
+}
+
+func (e *hubEntry) release(gen *caddyevents.App) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.claims[gen]; c != nil {
+		if c.refs--; c.refs <= 0 {
+			delete(e.claims, gen)
+		}
+	}
+}
+
+// Destruct stops the hub when no config uses it any more.
+func (e *hubEntry) Destruct() error {
+	e.Hub.Close()
+	return nil
+}
+
+// hubSettings are the hub-level settings one route asked for; nil fields
+// were not set and take the value of another route, or the default.
+type hubSettings struct {
+	History        *int
+	MaxAge         *time.Duration
+	Heartbeat      *time.Duration
+	HeartbeatEvent *bool
+	Transport      *string
+}
+
+func (h *Handler) hubSettings() hubSettings {
+	s := hubSettings{History: h.History, Transport: nonZero(h.Transport)}
+	if h.HistoryMaxAge != 0 {
+		s.MaxAge = new(time.Duration(h.HistoryMaxAge))
+	}
+	if h.Heartbeat != nil || h.HeartbeatEvent {
+		s.Heartbeat = new(time.Duration(valueOr(h.Heartbeat, caddy.Duration(defaultHeartbeat))))
+		s.HeartbeatEvent = new(h.HeartbeatEvent)
+	}
+	return s
+}
+
+// merge combines the settings of two routes of one hub; where both set a
+// value they must agree.
+func (s hubSettings) merge(o hubSettings) (hubSettings, error) {
+	var err error
+	s.History, err = mergeSetting("history", s.History, o.History, err)
+	s.MaxAge, err = mergeSetting("history max age", s.MaxAge, o.MaxAge, err)
+	s.Heartbeat, err = mergeSetting("heartbeat", s.Heartbeat, o.Heartbeat, err)
+	s.HeartbeatEvent, err = mergeSetting("heartbeat event", s.HeartbeatEvent, o.HeartbeatEvent, err)
+	s.Transport, err = mergeSetting("transport", s.Transport, o.Transport, err)
+	return s, err
+}
+
+func mergeSetting[T comparable](name string, a, b *T, err error) (*T, error) {
+	switch {
+	case err != nil:
+		return a, err
+	case a == nil:
+		return b, nil
+	case b != nil && *a != *b:
+		return a, fmt.Errorf("routes sharing a hub disagree on %s: %v and %v", name, *a, *b)
+	}
+	return a, nil
+}
+
+// config fills in defaults.
+func (s hubSettings) config() HubConfig {
+	return HubConfig{
+		History:        valueOr(s.History, defaultHistory),
+		MaxAge:         valueOr(s.MaxAge, 0),
+		Heartbeat:      valueOr(s.Heartbeat, defaultHeartbeat),
+		HeartbeatEvent: valueOr(s.HeartbeatEvent, false),
+	}
+}
+
+func valueOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func nonZero[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}

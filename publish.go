@@ -1,0 +1,254 @@
+package caddysse
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// maxBatch is the most events one publish request may carry.
+const maxBatch = 1000
+
+// publishResult is the response for one published event.
+type publishResult struct {
+	ID          string `json:"id"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// publish decodes a POST body into events, stores and fans them out, and
+// answers with their ids. Nothing is published unless every event of the
+// request is valid.
+func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody())))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over %d bytes", tooLarge.Limit))
+		}
+		return writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
+	}
+	events, batch, err := decodePublish(mediaType(r), body, h.MaxEventSize)
+	if err != nil {
+		return writeError(w, 0, err)
+	}
+	counts, err := h.hub.Publish(events)
+	if err != nil {
+		return writeError(w, http.StatusServiceUnavailable, fmt.Errorf("event not stored: %w", err))
+	}
+	results := make([]publishResult, len(events))
+	for i, e := range events {
+		results[i] = publishResult{ID: e.ID, Subscribers: counts[i]}
+	}
+	if batch {
+		return writeJSON(w, http.StatusOK, results)
+	}
+	return writeJSON(w, http.StatusOK, results[0])
+}
+
+// maxBody caps a publish request body: room for a batch, and for a full-size
+// event even when JSON escaping inflates it.
+func (h *Handler) maxBody() int {
+	return max(1<<20, 8*h.MaxEventSize)
+}
+
+// decodePublish turns a publish body into validated events. batch reports a
+// JSON array, which is answered with an array.
+func decodePublish(contentType string, body []byte, maxData int) (events []*Event, batch bool, err error) {
+	switch contentType {
+	case "application/json":
+		events, batch, err = decodeJSON(body)
+	case "application/x-www-form-urlencoded":
+		var e *Event
+		e, err = decodeForm(body)
+		events = []*Event{e}
+	case "":
+		return nil, false, errStatus(http.StatusUnsupportedMediaType, "missing Content-Type: use application/json or application/x-www-form-urlencoded")
+	default:
+		return nil, false, errStatus(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: use application/json or application/x-www-form-urlencoded", contentType)
+	}
+	if err != nil {
+		return nil, false, errStatus(http.StatusBadRequest, "%v", err)
+	}
+	for i, e := range events {
+		if err := e.Validate(maxData); err != nil {
+			status := http.StatusBadRequest
+			if errors.As(err, new(errTooLarge)) {
+				status = http.StatusRequestEntityTooLarge
+			}
+			if batch {
+				return nil, false, errStatus(status, "event %d: %v", i, err)
+			}
+			return nil, false, errStatus(status, "%v", err)
+		}
+	}
+	return events, batch, nil
+}
+
+// jsonEvent is the JSON form of a publish, with the aliases the hand-written
+// hubs it replaces use.
+type jsonEvent struct {
+	Topic      string          `json:"topic"`
+	Topics     []string        `json:"topics"`
+	Event      string          `json:"event"`
+	Type       string          `json:"type"`
+	EventType  string          `json:"eventType"`
+	Data       json.RawMessage `json:"data"`
+	Message    json.RawMessage `json:"message"`
+	Retry      *int64          `json:"retry"`
+	Connection string          `json:"connection"`
+	Exclude    string          `json:"exclude"`
+}
+
+func decodeJSON(body []byte) ([]*Event, bool, error) {
+	body = bytes.TrimSpace(body)
+	batch := len(body) > 0 && body[0] == '['
+	var objs []jsonEvent
+	if batch {
+		if err := strictJSON(body, &objs); err != nil {
+			return nil, false, err
+		}
+		if len(objs) == 0 {
+			return nil, false, errors.New("empty array: no events to publish")
+		}
+		if len(objs) > maxBatch {
+			return nil, false, fmt.Errorf("%d events in one request, at most %d", len(objs), maxBatch)
+		}
+	} else {
+		objs = make([]jsonEvent, 1)
+		if err := strictJSON(body, &objs[0]); err != nil {
+			return nil, false, err
+		}
+	}
+	events := make([]*Event, len(objs))
+	for i, o := range objs {
+		e, err := o.event()
+		if err != nil {
+			if batch {
+				return nil, false, fmt.Errorf("event %d: %w", i, err)
+			}
+			return nil, false, err
+		}
+		events[i] = e
+	}
+	return events, batch, nil
+}
+
+// strictJSON decodes exactly one JSON value and rejects unknown fields, so a
+// misspelt field is an error rather than silently ignored.
+func strictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	if dec.More() {
+		return errors.New("malformed JSON: data after the first value")
+	}
+	return nil
+}
+
+func (o jsonEvent) event() (*Event, error) {
+	name, err := oneOf("event", o.Event, "type", o.Type, "eventType", o.EventType)
+	if err != nil {
+		return nil, err
+	}
+	raw := o.Data
+	if raw != nil && o.Message != nil {
+		return nil, errors.New("both data and message are set; use one")
+	}
+	if raw == nil {
+		raw = o.Message
+	}
+	data, err := dataText(raw)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{Topics: topicList(o.Topic, o.Topics), Name: name, Data: data, Connection: o.Connection, Exclude: o.Exclude}
+	if o.Retry != nil {
+		if *o.Retry < 0 {
+			return nil, errors.New("retry is negative")
+		}
+		e.Retry = time.Duration(*o.Retry) * time.Millisecond
+	}
+	return e, nil
+}
+
+// dataText is the event data for a JSON data value: a string as it is, any
+// other value as its compact JSON text.
+func dataText(raw json.RawMessage) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Errorf("data: %w", err)
+		}
+		return s, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", fmt.Errorf("data: %w", err)
+	}
+	return buf.String(), nil
+}
+
+// oneOf picks the value of a field that has aliases; setting two aliases to
+// different values is an error.
+func oneOf(pairs ...string) (string, error) {
+	var name, value string
+	for i := 0; i < len(pairs); i += 2 {
+		if v := pairs[i+1]; v != "" {
+			if value != "" && v != value {
+				return "", fmt.Errorf("%s and %s disagree: %q and %q", name, pairs[i], value, v)
+			}
+			name, value = pairs[i], v
+		}
+	}
+	return value, nil
+}
+
+// topicList merges the single and the list form of the topic field,
+// without duplicates.
+func topicList(topic string, topics []string) []string {
+	if topic != "" {
+		topics = append([]string{topic}, topics...)
+	}
+	slices.Sort(topics)
+	return slices.Compact(topics)
+}
+
+// decodeForm reads a form publish: topic (repeatable), event (alias type),
+// data, retry, connection, exclude.
+func decodeForm(body []byte) (*Event, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("malformed form: %w", err)
+	}
+	name, err := oneOf("event", form.Get("event"), "type", form.Get("type"))
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{
+		Topics:     topicList("", form["topic"]),
+		Name:       name,
+		Data:       form.Get("data"),
+		Connection: form.Get("connection"),
+		Exclude:    form.Get("exclude"),
+	}
+	if v := form.Get("retry"); v != "" {
+		ms, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			return nil, fmt.Errorf("retry %q: want milliseconds", v)
+		}
+		e.Retry = time.Duration(ms) * time.Millisecond
+	}
+	return e, nil
+}
