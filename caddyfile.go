@@ -81,7 +81,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "retry":
 			err = oneArg(d, args, durationInto(d, name, &h.Retry))
 		case "write_timeout":
-			err = oneArg(d, args, durationInto(d, name, &h.WriteTimeout))
+			err = oneArg(d, args, func(v string) error {
+				if err := durationInto(d, name, &h.WriteTimeout)(v); err != nil {
+					return err
+				}
+				if h.WriteTimeout == 0 {
+					return d.Errf("write_timeout %q: must be positive", v)
+				}
+				return nil
+			})
 		case "connected_event":
 			err = oneArg(d, args, func(v string) error {
 				switch v {
@@ -107,13 +115,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cors":
 			err = h.parseCORS(d, args)
 		case "transport":
-			err = oneArg(d, args, func(v string) error {
-				if v != "memory" {
-					return d.Errf("transport %q: only memory is available", v)
-				}
-				h.Transport = v
-				return nil
-			})
+			if len(args) > 0 && args[0] != "memory" {
+				return d.Errf("transport %q: only memory is available", args[0])
+			}
+			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}

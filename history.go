@@ -21,7 +21,8 @@ type Log interface {
 	// oldest first. The reason is empty when that list is complete, else
 	// it says why events may be missing.
 	After(lastID string, now time.Time, keep func(*Event) bool) ([]*Event, ResetReason)
-	// LastID is the id of the newest event stored, or "" when none was.
+	// LastID is the id of the newest event stored; before the first event
+	// it is an id that After resumes from completely.
 	LastID() string
 	// Len is the number of events kept.
 	Len() int
@@ -128,9 +129,6 @@ func (l *memoryLog) After(lastID string, now time.Time, keep func(*Event) bool) 
 }
 
 func (l *memoryLog) LastID() string {
-	if l.seq == 0 {
-		return ""
-	}
 	return l.epoch + "-" + strconv.FormatUint(l.seq, 10)
 }
 

@@ -1,0 +1,358 @@
+package caddysse
+
+// The whole-server tests run the real Caddy of cmd/caddy, built once per
+// test run (with -race when the tests run with it), as a child process with
+// its own ports and directory: they exercise the module as a user does,
+// including reload and stop, which an in-process Caddy cannot survive.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var caddyBinary string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		if !needsServer() {
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "caddy-sse-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		caddyBinary = filepath.Join(dir, "caddy")
+		args := []string{"build", "-o", caddyBinary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "./cmd/caddy")...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building caddy for the server tests:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// needsServer reports whether the selected tests include server tests, so
+// `go test -run Fuzz` or `-bench` alone do not build Caddy.
+func needsServer() bool {
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "-test.run="); ok {
+			return strings.Contains(v, "Server") || v == ""
+		}
+	}
+	return true
+}
+
+// testServer is a Caddy process serving one test's Caddyfile.
+type testServer struct {
+	t     *testing.T
+	dir   string
+	port  int
+	admin string
+	cmd   *exec.Cmd
+	logs  *syncBuffer
+	// exited is closed when the process has ended; waitErr says how.
+	exited  chan struct{}
+	waitErr error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer runs Caddy with the given site body on a free port; {port}
+// in the body is replaced with that port.
+func startServer(t *testing.T, site string) *testServer {
+	t.Helper()
+	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{})}
+	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := s.writeConfig(site)
+	s.cmd = exec.Command(caddyBinary, "run", "--config", cfg, "--adapter", "caddyfile")
+	s.cmd.Dir = s.dir
+	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(s.close)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err == nil {
+			conn.Close()
+			return s
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("caddy exited: %v\n%s", s.waitErr, s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not start listening:\n%s", s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeConfig writes a Caddyfile for the site and returns its path.
+func (s *testServer) writeConfig(site string) string {
+	cfg := fmt.Sprintf(`{
+	admin %s
+	auto_https off
+	persist_config off
+	storage file_system %s
+	log {
+		level WARN
+	}
+}
+http://127.0.0.1:%d {
+%s
+}
+`, s.admin, filepath.Join(s.dir, "data"), s.port, strings.ReplaceAll(site, "{port}", fmt.Sprint(s.port)))
+	path := filepath.Join(s.dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+func (s *testServer) close() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	if logs := s.logs.String(); strings.Contains(logs, "DATA RACE") {
+		s.t.Errorf("the server reported a data race:\n%s", logs)
+	}
+}
+
+// url is the address of path on the test site.
+func (s *testServer) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.port, path)
+}
+
+// reload loads a new site body through the admin API.
+func (s *testServer) reload(site string) {
+	s.t.Helper()
+	body, err := os.ReadFile(s.writeConfig(site))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.admin+"/load", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "text/caddyfile")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("reload: %s: %s", resp.Status, msg)
+	}
+}
+
+// publish POSTs a JSON body and decodes the response.
+func (s *testServer) publish(path, body string) (int, map[string]any) {
+	s.t.Helper()
+	resp, err := http.Post(s.url(path), "application/json", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// mustPublish publishes and returns the event's id.
+func (s *testServer) mustPublish(path, body string) string {
+	s.t.Helper()
+	status, out := s.publish(path, body)
+	if status != http.StatusOK {
+		s.t.Fatalf("publish %s: status %d: %v", body, status, out)
+	}
+	id, _ := out["id"].(string)
+	return id
+}
+
+// sseEvent is one dispatched event as a browser would see it, or a comment.
+type sseEvent struct {
+	ID, Name, Data, Comment string
+	Retry                   string
+}
+
+// stream is an open subscription read by a test.
+type stream struct {
+	t      *testing.T
+	resp   *http.Response
+	events chan sseEvent
+	cancel context.CancelFunc
+	raw    *syncBuffer
+}
+
+// subscribe opens a stream; header pairs are added to the request.
+func (s *testServer) subscribe(path string, header ...string) *stream {
+	s.t.Helper()
+	st, status := s.trySubscribe(path, header...)
+	if status != http.StatusOK {
+		s.t.Fatalf("subscribe %s: status %d", path, status)
+	}
+	return st
+}
+
+func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url(path), nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		s.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return nil, resp.StatusCode
+	}
+	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 10000), cancel: cancel, raw: new(syncBuffer)}
+	go st.read()
+	s.t.Cleanup(st.close)
+	return st, resp.StatusCode
+}
+
+func (st *stream) close() {
+	st.cancel()
+	st.resp.Body.Close()
+}
+
+// read parses the stream by the EventSource rules and delivers events and
+// comments; the channel is closed when the stream ends.
+func (st *stream) read() {
+	defer close(st.events)
+	sc := bufio.NewScanner(io.TeeReader(st.resp.Body, st.raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var ev sseEvent
+	var data []string
+	hasData := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if hasData || ev.Retry != "" {
+				ev.Data = strings.Join(data, "\n")
+				st.events <- ev
+			}
+			ev, data, hasData = sseEvent{}, nil, false
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "":
+			st.events <- sseEvent{Comment: value}
+		case "id":
+			ev.ID = value
+		case "event":
+			ev.Name = value
+		case "data":
+			data, hasData = append(data, value), true
+		case "retry":
+			ev.Retry = value
+		}
+	}
+}
+
+// next returns the next event or comment, failing after a while.
+func (st *stream) next() sseEvent {
+	st.t.Helper()
+	select {
+	case ev, ok := <-st.events:
+		if !ok {
+			st.t.Fatalf("stream ended; it carried:\n%s", st.raw)
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		st.t.Fatalf("no event within 10s; the stream carried:\n%s", st.raw)
+	}
+	return sseEvent{}
+}
+
+// nextEvent skips comments and retry-only blocks.
+func (st *stream) nextEvent() sseEvent {
+	st.t.Helper()
+	for {
+		if ev := st.next(); ev.Comment == "" && (ev.Name != "" || ev.ID != "" || ev.Data != "") {
+			return ev
+		}
+	}
+}
+
+// ended waits for the stream to end and returns what came before.
+func (st *stream) ended(within time.Duration) []sseEvent {
+	st.t.Helper()
+	var got []sseEvent
+	timeout := time.After(within)
+	for {
+		select {
+		case ev, ok := <-st.events:
+			if !ok {
+				return got
+			}
+			got = append(got, ev)
+		case <-timeout:
+			st.t.Fatalf("stream still open after %s; it carried:\n%s", within, st.raw)
+		}
+	}
+}
