@@ -1,0 +1,391 @@
+package caddysse
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// The parser below reads an event stream the way a browser's EventSource
+// does (WHATWG HTML, "Parsing an event stream" and "Dispatch the event"),
+// so the tests check the encoder against what clients will actually see
+// rather than against the encoder's own idea of the format.
+
+// specEvent is one event as EventSource dispatches it.
+type specEvent struct {
+	Type        string // "message" when no event field was given
+	Data        string
+	LastEventID string
+}
+
+// specStream is what an EventSource made of a whole stream.
+type specStream struct {
+	Events  []specEvent
+	Retry   int64 // the last valid retry field in ms; -1 when none
+	Lines   []string
+	Partial string // text after the last line terminator, never processed
+}
+
+// specLines splits a stream into lines the way the spec does: CRLF, LF and
+// CR each end a line. Text after the last terminator is returned apart: a
+// stream that ends there has not finished that line.
+func specLines(s string) (lines []string, rest string) {
+	for {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			return lines, s
+		}
+		lines = append(lines, s[:i])
+		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+}
+
+// specParse parses a complete stream. It expects valid UTF-8, which is what
+// the decoder step of the spec hands to the parser.
+func specParse(stream string) specStream {
+	stream = strings.TrimPrefix(stream, "\uFEFF")
+	lines, rest := specLines(stream)
+	out := specStream{Retry: -1, Lines: lines, Partial: rest}
+	var data strings.Builder
+	var eventType, lastIDBuffer string
+	for _, line := range lines {
+		if line == "" {
+			// Dispatch: the last event id is updated even when nothing
+			// is dispatched.
+			lastID := lastIDBuffer
+			if data.Len() == 0 {
+				eventType = ""
+				continue
+			}
+			d := strings.TrimSuffix(data.String(), "\n")
+			typ := eventType
+			if typ == "" {
+				typ = "message"
+			}
+			out.Events = append(out.Events, specEvent{Type: typ, Data: d, LastEventID: lastID})
+			data.Reset()
+			eventType = ""
+			continue
+		}
+		if line[0] == ':' {
+			continue // a comment
+		}
+		field, value, found := strings.Cut(line, ":")
+		if found {
+			value = strings.TrimPrefix(value, " ")
+		}
+		switch field {
+		case "event":
+			eventType = value
+		case "data":
+			data.WriteString(value)
+			data.WriteByte('\n')
+		case "id":
+			if !strings.Contains(value, "\x00") {
+				lastIDBuffer = value
+			}
+		case "retry":
+			if value != "" && strings.Trim(value, "0123456789") == "" {
+				if ms, err := strconv.ParseInt(value, 10, 64); err == nil {
+					out.Retry = ms
+				}
+			}
+		}
+	}
+	// An event not ended by a blank line is discarded at the end of the
+	// stream, as the spec says.
+	return out
+}
+
+// specNormalize is data as a client reads it back: every line break is LF.
+func specNormalize(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
+// wireFieldsOnly reports the first line of an encoded event that is neither
+// empty nor one of the fields the encoder may write.
+func wireFieldsOnly(wire string) (bad string, ok bool) {
+	lines, rest := specLines(wire)
+	if rest != "" {
+		return rest, false
+	}
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		allowed := false
+		for _, p := range []string{"id: ", "event: ", "retry: ", "data: "} {
+			if strings.HasPrefix(l, p) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return l, false
+		}
+	}
+	return "", true
+}
+
+func TestSpecParserSanity(t *testing.T) {
+	// The parser is the oracle for the encoder tests, so check it against
+	// the examples of the spec itself.
+	got := specParse("data: YHOO\ndata: +2\ndata: 10\n\n")
+	if len(got.Events) != 1 || got.Events[0].Data != "YHOO\n+2\n10" || got.Events[0].Type != "message" {
+		t.Fatalf("spec example 1: %+v", got.Events)
+	}
+	got = specParse(": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n")
+	want := []specEvent{
+		{Type: "message", Data: "first event", LastEventID: "1"},
+		{Type: "message", Data: "second event", LastEventID: ""},
+	}
+	if !slices.Equal(got.Events, want) || got.Partial != "" {
+		t.Fatalf("spec example 2: got %+v, want %+v", got.Events, want)
+	}
+	got = specParse("data\n\ndata\ndata\n\ndata:\n")
+	if len(got.Events) != 2 || got.Events[0].Data != "" || got.Events[1].Data != "\n" {
+		t.Fatalf("spec example 3: %+v", got.Events)
+	}
+	got = specParse("event: x\r\nretry: 1500\rid: 7\n\n")
+	if len(got.Events) != 0 || got.Retry != 1500 {
+		t.Fatalf("no data field must dispatch nothing: %+v", got)
+	}
+}
+
+func TestAppendEvent(t *testing.T) {
+	tests := []struct {
+		name  string
+		id    string
+		event string
+		data  string
+		retry time.Duration
+		want  string
+	}{
+		{"plain message", "1-1", "", "hello", 0, "id: 1-1\ndata: hello\n\n"},
+		{"message name left out", "1-2", "message", "hello", 0, "id: 1-2\ndata: hello\n\n"},
+		{"named event", "1-3", "order-created", "{}", 0, "id: 1-3\nevent: order-created\ndata: {}\n\n"},
+		{"no id", "", "connected", "x", 0, "event: connected\ndata: x\n\n"},
+		{"retry in ms", "a-1", "", "x", 2500 * time.Millisecond, "id: a-1\nretry: 2500\ndata: x\n\n"},
+		{"retry truncated to ms", "a-1", "", "x", 1500*time.Microsecond + 2*time.Second, "id: a-1\nretry: 2001\ndata: x\n\n"},
+		{"empty data is one data line", "a-1", "", "", 0, "id: a-1\ndata: \n\n"},
+		{"LF splits", "", "", "a\nb", 0, "data: a\ndata: b\n\n"},
+		{"CR splits", "", "", "a\rb", 0, "data: a\ndata: b\n\n"},
+		{"CRLF is one break", "", "", "a\r\nb", 0, "data: a\ndata: b\n\n"},
+		{"mixed breaks", "", "", "a\r\nb\rc\nd", 0, "data: a\ndata: b\ndata: c\ndata: d\n\n"},
+		{"LF CR is two breaks", "", "", "a\n\rb", 0, "data: a\ndata: \ndata: b\n\n"},
+		{"trailing LF", "", "", "a\n", 0, "data: a\ndata: \n\n"},
+		{"trailing CR", "", "", "a\r", 0, "data: a\ndata: \n\n"},
+		{"trailing CRLF", "", "", "a\r\n", 0, "data: a\ndata: \n\n"},
+		{"only a break", "", "", "\n", 0, "data: \ndata: \n\n"},
+		{"blank line inside", "", "", "a\n\nb", 0, "data: a\ndata: \ndata: b\n\n"},
+		{"field lookalike stays data", "", "", "x\nid: evil\n\nevent: evil", 0, "data: x\ndata: id: evil\ndata: \ndata: event: evil\n\n"},
+		{"leading space kept", "", "", " indented", 0, "data:  indented\n\n"},
+		{"all fields", "e-9", "up", "1\n2", time.Second, "id: e-9\nevent: up\nretry: 1000\ndata: 1\ndata: 2\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(appendEvent(nil, tt.id, tt.event, tt.data, tt.retry))
+			if got != tt.want {
+				t.Fatalf("appendEvent(%q, %q, %q, %v)\n got %q\nwant %q", tt.id, tt.event, tt.data, tt.retry, got, tt.want)
+			}
+			// Appending keeps what the buffer held.
+			prefix := "data: before\n\n"
+			if got := string(appendEvent([]byte(prefix), tt.id, tt.event, tt.data, tt.retry)); got != prefix+tt.want {
+				t.Fatalf("appending to a buffer: got %q", got)
+			}
+			// And a client reads back the data with its breaks as LF.
+			s := specParse(tt.want)
+			if len(s.Events) != 1 || s.Events[0].Data != specNormalize(tt.data) {
+				t.Fatalf("client reads %+v, want data %q", s.Events, specNormalize(tt.data))
+			}
+		})
+	}
+}
+
+func TestEventWire(t *testing.T) {
+	e := &Event{ID: "k3-7", Topics: []string{"a"}, Name: "tick", Data: "one\r\ntwo", Retry: 3 * time.Second}
+	want := "id: k3-7\nevent: tick\nretry: 3000\ndata: one\ndata: two\n\n"
+	if got := string(e.Wire()); got != want {
+		t.Fatalf("Wire() = %q, want %q", got, want)
+	}
+	// The encoding is computed once and shared by every subscriber.
+	w1, w2 := e.Wire(), e.Wire()
+	if &w1[0] != &w2[0] {
+		t.Fatal("Wire() encoded the event again instead of reusing its encoding")
+	}
+}
+
+func TestEventValidate(t *testing.T) {
+	const max = 16
+	many := make([]string, maxTopics+1)
+	for i := range many {
+		many[i] = "t" + strconv.Itoa(i)
+	}
+	tests := []struct {
+		name    string
+		e       Event
+		wantErr string // "" means valid
+	}{
+		{"topic only", Event{Topics: []string{"a"}}, ""},
+		{"connection only", Event{Connection: "c1"}, ""},
+		{"all fields", Event{Topics: []string{"a", "b/c"}, Name: "n", Data: "d\nd", Retry: time.Second, Connection: "c", Exclude: "x"}, ""},
+		{"message name", Event{Topics: []string{"a"}, Name: "message"}, ""},
+		{"data at max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max)}, ""},
+		{"multibyte data", Event{Topics: []string{"a"}, Data: "héllo 🎉"}, ""},
+		{"NUL in data is fine", Event{Topics: []string{"a"}, Data: "a\x00b"}, ""},
+		{"max topics", Event{Topics: many[:maxTopics]}, ""},
+		{"topic at max length", Event{Topics: []string{strings.Repeat("t", maxTopicLen)}}, ""},
+		{"name at max length", Event{Topics: []string{"a"}, Name: strings.Repeat("n", maxNameLen)}, ""},
+		{"zero retry", Event{Topics: []string{"a"}, Retry: 0}, ""},
+
+		{"no topic", Event{Data: "x"}, "no topic"},
+		{"empty topic list", Event{Topics: []string{}}, "no topic"},
+		{"too many topics", Event{Topics: many}, "too many topics"},
+		{"empty topic", Event{Topics: []string{"a", ""}}, "topic is empty"},
+		{"topic too long", Event{Topics: []string{strings.Repeat("t", maxTopicLen+1)}}, "longer than"},
+		{"CR in topic", Event{Topics: []string{"a\rb"}}, "CR, LF or NUL"},
+		{"LF in topic", Event{Topics: []string{"a\nb"}}, "CR, LF or NUL"},
+		{"NUL in topic", Event{Topics: []string{"a\x00b"}}, "CR, LF or NUL"},
+		{"invalid UTF-8 topic", Event{Topics: []string{"a\xffb"}}, "UTF-8"},
+		{"prefix selector as topic", Event{Topics: []string{"news/*"}}, "selector"},
+		{"wildcard as topic", Event{Topics: []string{"*"}}, "selector"},
+		{"CR in name", Event{Topics: []string{"a"}, Name: "x\r"}, "CR, LF or NUL"},
+		{"LF in name", Event{Topics: []string{"a"}, Name: "x\nid: 1"}, "CR, LF or NUL"},
+		{"NUL in name", Event{Topics: []string{"a"}, Name: "x\x00"}, "CR, LF or NUL"},
+		{"name too long", Event{Topics: []string{"a"}, Name: strings.Repeat("n", maxNameLen+1)}, "longer than"},
+		{"invalid UTF-8 name", Event{Topics: []string{"a"}, Name: "\xc3"}, "UTF-8"},
+		{"CR in connection", Event{Connection: "c\r"}, "CR, LF or NUL"},
+		{"LF in connection", Event{Topics: []string{"a"}, Connection: "c\n"}, "CR, LF or NUL"},
+		{"NUL in connection", Event{Topics: []string{"a"}, Connection: "\x00"}, "CR, LF or NUL"},
+		{"connection too long", Event{Connection: strings.Repeat("c", maxNameLen+1)}, "longer than"},
+		{"CR in exclude", Event{Topics: []string{"a"}, Exclude: "\rx"}, "CR, LF or NUL"},
+		{"LF in exclude", Event{Topics: []string{"a"}, Exclude: "x\n"}, "CR, LF or NUL"},
+		{"NUL in exclude", Event{Topics: []string{"a"}, Exclude: "x\x00"}, "CR, LF or NUL"},
+		{"invalid UTF-8 data", Event{Topics: []string{"a"}, Data: "ok\xff"}, "UTF-8"},
+		{"data over max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max+1)}, "over max_event_size"},
+		{"negative retry", Event{Topics: []string{"a"}, Retry: -time.Millisecond}, "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.e.Validate(max)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want an error containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestEventValidateTooLarge(t *testing.T) {
+	e := Event{Topics: []string{"a"}, Data: strings.Repeat("x", 11)}
+	err := e.Validate(10)
+	var tl errTooLarge
+	if !errors.As(err, &tl) {
+		t.Fatalf("Validate() = %v, want an errTooLarge", err)
+	}
+	if tl.size != 11 || tl.max != 10 {
+		t.Fatalf("errTooLarge = %+v, want size 11, max 10", tl)
+	}
+	// Other errors are not mistaken for a size problem (which maps to 413).
+	bad := Event{Data: "x"}
+	if errors.As(bad.Validate(10), new(errTooLarge)) {
+		t.Fatal("a missing topic was reported as too large")
+	}
+}
+
+func FuzzEncodeEvent(f *testing.F) {
+	seeds := []struct{ id, name, data string }{
+		{"1-1", "", ""},
+		{"1-2", "message", "hello"},
+		{"lq0x-3", "update", "a\r\nb\rc\nd"},
+		{"1-4", "x", "\n"},
+		{"1-5", "x", "\r"},
+		{"1-6", "x", "\r\r\n\n\r"},
+		{"", "ev", "data: injected\n\nevent: evil\rid: 9\r\n"},
+		{"a:b", "name: with colon", " leading space"},
+		{"é-1", "ünï", "émoji 🎉\x00nul"},
+		{" 1", " spaced", "  two spaces"},
+		{"1-7", "x", "\uFEFFbom"},
+		{"1-8", ":comment", ":not a comment"},
+	}
+	for _, s := range seeds {
+		f.Add(s.id, s.name, s.data)
+	}
+	f.Fuzz(func(t *testing.T, id, name, data string) {
+		if id != "" && checkField("id", id, maxNameLen) != nil {
+			return
+		}
+		if name != "" && checkField("event name", name, maxNameLen) != nil {
+			return
+		}
+		if !utf8.ValidString(data) {
+			return // Validate refuses such data before it is encoded
+		}
+		wire := string(appendEvent(nil, id, name, data, 0))
+		if !utf8.ValidString(wire) {
+			t.Fatalf("encoding of valid UTF-8 is not valid UTF-8: %q", wire)
+		}
+		if bad, ok := wireFieldsOnly(wire); !ok {
+			t.Fatalf("encoding has a line %q that is not an allowed field:\n%q", bad, wire)
+		}
+		if !strings.HasSuffix(wire, "\n\n") {
+			t.Fatalf("encoding does not end with a blank line: %q", wire)
+		}
+		got := specParse(wire)
+		if got.Partial != "" {
+			t.Fatalf("encoding ends inside a line: %q", wire)
+		}
+		if len(got.Events) != 1 {
+			t.Fatalf("a client reads %d events from %q, want 1: %+v", len(got.Events), wire, got.Events)
+		}
+		ev := got.Events[0]
+		wantType := name
+		if wantType == "" {
+			wantType = "message"
+		}
+		if ev.Type != wantType {
+			t.Errorf("event type = %q, want %q", ev.Type, wantType)
+		}
+		if want := specNormalize(data); ev.Data != want {
+			t.Errorf("data = %q, want %q", ev.Data, want)
+		}
+		if ev.LastEventID != id {
+			t.Errorf("last event id = %q, want %q", ev.LastEventID, id)
+		}
+		if got.Retry != -1 {
+			t.Errorf("a retry of %d ms was read from an event without one", got.Retry)
+		}
+		e := &Event{ID: id, Name: name, Data: data}
+		if w := string(e.Wire()); w != wire {
+			t.Errorf("Wire() = %q, appendEvent = %q", w, wire)
+		}
+	})
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	data := strings.Repeat("x", 99) + "\n" + strings.Repeat("y", 100)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		buf = appendEvent(buf[:0], "m3kq9z1a-123456", "update", data, 0)
+	}
+	if len(buf) == 0 {
+		b.Fatal("nothing encoded")
+	}
+}
