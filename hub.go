@@ -38,6 +38,10 @@ type Hub struct {
 	cfg     HubConfig
 	stopped bool
 
+	poolOnce sync.Once
+	pool     *writerPool
+	poolErr  error
+
 	heartbeatWire atomic.Pointer[[]byte]
 	stats         HubStats
 	done          chan struct{}
@@ -252,6 +256,17 @@ func (h *Hub) Close() {
 	}
 	h.mu.Unlock()
 	close(h.done)
+	h.poolOnce.Do(func() { h.poolErr = ErrHubClosed }) // none starts now
+	if h.pool != nil {
+		h.pool.close()
+	}
+}
+
+// writers returns the pool that writes detached streams, starting it on
+// first use.
+func (h *Hub) writers() (*writerPool, error) {
+	h.poolOnce.Do(func() { h.pool, h.poolErr = newWriterPool(h) })
+	return h.pool, h.poolErr
 }
 
 // sweep runs the periodic checks, heartbeats and deadlines, over all

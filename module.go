@@ -154,6 +154,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.streams = new(streamSet)
 	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)
 
+	// Plain HTTP/1.1 streams are detached from their request (detach.go),
+	// which needs the connection each request came on.
+	httpApp, err := ctx.App("http")
+	if err != nil {
+		return fmt.Errorf("loading http app: %w", err)
+	}
+	for _, srv := range httpApp.(*caddyhttp.App).Servers {
+		srv.RegisterConnContext(storeRawConn)
+	}
+
 	app, err := ctx.App("events")
 	if err != nil {
 		return fmt.Errorf("loading events app: %w", err)
@@ -223,7 +233,7 @@ func (h *Handler) Cleanup() error {
 		return nil
 	}
 	h.entry.release(h.gen)
-	h.entry, h.hub = nil, nil
+	h.entry = nil // h.hub stays: streams still ending may use it
 	if _, err := hubs.Delete(h.Hub); err != nil {
 		return fmt.Errorf("releasing hub %q: %w", h.Hub, err)
 	}

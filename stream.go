@@ -20,7 +20,12 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
-	defer leave()
+	detached := false
+	defer func() {
+		if !detached {
+			leave()
+		}
+	}()
 
 	setStreamHeaders(w)
 	w.WriteHeader(http.StatusOK)
@@ -30,6 +35,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	sub.wrote(time.Now())
+	if h.detach(w, r, sub.Subscriber, leave) {
+		detached = true
+		return nil
+	}
 
 	var batch []*Event
 	for {
@@ -84,14 +93,15 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 		h.limits.release(ip)
 		return nil, nil, errStopped
 	}
-	sub, err = h.hub.Subscribe(s, lastEventID(r))
+	hub := h.hub
+	sub, err = hub.Subscribe(s, lastEventID(r))
 	if err != nil {
 		h.streams.remove(s)
 		h.limits.release(ip)
 		return nil, nil, errStatus(http.StatusServiceUnavailable, "%v", err)
 	}
 	return sub, func() {
-		h.hub.Unsubscribe(s)
+		hub.Unsubscribe(s)
 		h.streams.remove(s)
 		h.limits.release(ip)
 	}, nil

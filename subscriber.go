@@ -49,6 +49,7 @@ type Subscriber struct {
 	closed    bool
 	reason    string
 	notify    chan struct{} // capacity 1: "something to do"
+	det       *detached     // set when the hub's writers serve the stream
 }
 
 func newSubscriber(id string, topics []string, limit int, now time.Time) *Subscriber {
@@ -67,7 +68,12 @@ func newSubscriber(id string, topics []string, limit int, now time.Time) *Subscr
 // are waiting to be taken.
 func (s *Subscriber) Notify() <-chan struct{} { return s.notify }
 
+// signal wakes whoever writes the stream; the caller holds s.mu.
 func (s *Subscriber) signal() {
+	if s.det != nil {
+		s.det.pool.schedule(s)
+		return
+	}
 	select {
 	case s.notify <- struct{}{}:
 	default:

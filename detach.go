@@ -1,0 +1,265 @@
+package caddysse
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A plain HTTP/1.1 stream is detached from its request once its opening is
+// flushed: the connection is hijacked, the serving goroutine returns, and
+// the hub's writer pool writes its events from then on. An idle stream then
+// costs a few hundred bytes of records instead of a goroutine stack,
+// net/http's buffers and Caddy's request state. HTTP/2, HTTP/3, TLS and
+// encoded streams keep their goroutine (stream.go).
+
+// rawConnKey is the context key under which the connection a request came
+// on is stored, by the ConnContext hook registered in Provision.
+type rawConnKey struct{}
+
+// storeRawConn is the server's ConnContext hook.
+func storeRawConn(ctx context.Context, c net.Conn) context.Context {
+	if ctx.Value(rawConnKey{}) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, rawConnKey{}, c)
+}
+
+// quickWrite is how long a pool worker waits on one connection before it
+// hands the rest of the write to a goroutine of its own and moves on.
+const quickWrite = 2 * time.Millisecond
+
+// detached is the state of a stream written by the pool.
+type detached struct {
+	conn    net.Conn
+	sc      syscall.Conn
+	token   uint64
+	timeout time.Duration
+	leave   func()
+	pool    *writerPool
+
+	// scheduled is guarded by the subscriber's mutex: the stream is queued
+	// for, or being served by, a worker.
+	scheduled bool
+	scratch   []*Event
+}
+
+// detach hijacks an eligible stream and hands it to the hub's writer pool,
+// with leave to run when it ends. It reports false, having changed nothing,
+// when the stream must stay on its goroutine.
+func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *Subscriber, leave func()) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || w.Header().Get("Content-Encoding") != "" {
+		return false
+	}
+	conn, _ := r.Context().Value(rawConnKey{}).(net.Conn)
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	pool, err := h.hub.writers()
+	if err != nil {
+		return false
+	}
+	if _, _, err := http.NewResponseController(w).Hijack(); err != nil {
+		return false
+	}
+	d := &detached{conn: conn, sc: sc, timeout: time.Duration(h.WriteTimeout), leave: leave, pool: pool}
+	if d.token, err = pool.watcher.add(sub, sc); err != nil {
+		conn.Close()
+		leave()
+		return true
+	}
+	sub.mu.Lock()
+	sub.det = d
+	sub.signal() // whatever queued since the opening
+	sub.mu.Unlock()
+	return true
+}
+
+// writerPool writes the events of detached streams: a few workers take
+// streams that have something to send from a run queue.
+type writerPool struct {
+	hub     *Hub
+	watcher *closeWatcher
+
+	mu      sync.Mutex
+	ready   []*Subscriber
+	wake    chan struct{}
+	done    chan struct{}
+	closing bool
+}
+
+func newWriterPool(h *Hub) (*writerPool, error) {
+	w, err := newCloseWatcher()
+	if err != nil {
+		return nil, err
+	}
+	p := &writerPool{hub: h, watcher: w, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	for range 4 * runtime.GOMAXPROCS(0) {
+		go p.work()
+	}
+	return p, nil
+}
+
+// schedule queues a stream; the caller holds its mutex.
+func (p *writerPool) schedule(s *Subscriber) {
+	if s.det.scheduled {
+		return
+	}
+	s.det.scheduled = true
+	p.mu.Lock()
+	p.ready = append(p.ready, s)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *writerPool) next() (*Subscriber, bool) {
+	for {
+		p.mu.Lock()
+		if n := len(p.ready); n > 0 {
+			s := p.ready[0]
+			p.ready[0] = nil
+			p.ready = p.ready[1:]
+			more := n > 1
+			p.mu.Unlock()
+			if more { // pass the baton: another worker takes the next one
+				select {
+				case p.wake <- struct{}{}:
+				default:
+				}
+			}
+			return s, true
+		}
+		closing := p.closing
+		p.mu.Unlock()
+		if closing {
+			return nil, false
+		}
+		select {
+		case <-p.wake:
+		case <-p.done:
+		}
+	}
+}
+
+func (p *writerPool) work() {
+	for {
+		s, ok := p.next()
+		if !ok {
+			return
+		}
+		p.serve(s)
+	}
+}
+
+// close lets the workers finish what is queued, then stop.
+func (p *writerPool) close() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	close(p.done)
+	p.watcher.close()
+}
+
+// serve writes what one stream has waiting, as one chunk of the HTTP/1.1
+// chunked body that net/http started.
+func (p *writerPool) serve(s *Subscriber) {
+	d := s.det
+	events, heartbeat, closed, reason := s.take(d.scratch[:0])
+	var head []byte
+	switch {
+	case closed && isShutdown(reason):
+		head = jitteredRetry()
+	case heartbeat:
+		head = p.hub.HeartbeatWire()
+	}
+	bufs := chunk(head, events, closed)
+	clear(events)
+	if cap(events) <= 64 {
+		d.scratch = events[:0]
+	}
+	if len(bufs) == 0 {
+		p.release(s, closed)
+		return
+	}
+	_ = d.conn.SetWriteDeadline(time.Now().Add(quickWrite))
+	_, err := bufs.WriteTo(d.conn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A slow reader: finish this write on a goroutine of its own, with
+		// the full write timeout, so no other stream waits for it.
+		go func() {
+			_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+			_, err := bufs.WriteTo(d.conn)
+			p.written(s, closed, err)
+		}()
+		return
+	}
+	p.written(s, closed, err)
+}
+
+func (p *writerPool) written(s *Subscriber, closed bool, err error) {
+	if err == nil {
+		s.wrote(time.Now())
+	} else {
+		s.Close(reasonWriteFailed)
+		closed = true
+	}
+	p.release(s, closed)
+}
+
+// release ends a closed stream, or takes it off the worker and queues it
+// again if more arrived meanwhile.
+func (p *writerPool) release(s *Subscriber, closed bool) {
+	d := s.det
+	if closed {
+		p.watcher.remove(d.token, d.sc)
+		d.conn.Close()
+		d.leave()
+		return
+	}
+	s.mu.Lock()
+	d.scheduled = false
+	if len(s.queue) > 0 || s.heartbeat || s.closed {
+		p.schedule(s)
+	}
+	s.mu.Unlock()
+}
+
+// chunk frames a write as one HTTP/1.1 chunk: size line, head, events,
+// CRLF; and the last chunk when the stream ends.
+func chunk(head []byte, events []*Event, last bool) net.Buffers {
+	size := len(head)
+	for _, e := range events {
+		size += len(e.Wire())
+	}
+	bufs := make(net.Buffers, 0, len(events)+4)
+	if size > 0 {
+		bufs = append(bufs, append(strconv.AppendInt(make([]byte, 0, 18), int64(size), 16), '\r', '\n'))
+		if len(head) > 0 {
+			bufs = append(bufs, head)
+		}
+		for _, e := range events {
+			bufs = append(bufs, e.Wire())
+		}
+		bufs = append(bufs, crlf)
+	}
+	if last {
+		bufs = append(bufs, lastChunk)
+	}
+	return bufs
+}
+
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)

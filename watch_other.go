@@ -1,0 +1,22 @@
+//go:build !linux
+
+package caddysse
+
+import (
+	"errors"
+	"syscall"
+)
+
+// closeWatcher is only implemented with epoll; elsewhere streams are never
+// taken over and keep their serving goroutine.
+type closeWatcher struct{}
+
+func newCloseWatcher() (*closeWatcher, error) {
+	return nil, errors.New("taking over connections needs Linux")
+}
+
+func (*closeWatcher) add(*Subscriber, syscall.Conn) (uint64, error) {
+	return 0, errors.New("unsupported")
+}
+func (*closeWatcher) remove(uint64, syscall.Conn) {}
+func (*closeWatcher) close()                      {}
