@@ -568,13 +568,8 @@ func TestServerConflictingHubSettings(t *testing.T) {
 // runCaddy runs one Caddy subcommand on a Caddyfile with the given site.
 func runCaddy(t *testing.T, command, site string) (string, error) {
 	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), admin: "127.0.0.1:0"}
-	out, err := execCaddy(s.dir, command, "--config", s.writeConfig(site), "--adapter", "caddyfile")
-	return out, err
-}
-
-func execCaddy(dir string, args ...string) (string, error) {
-	cmd := exec.Command(caddyBinary, args...)
-	cmd.Dir = dir
+	cmd := exec.Command(buildCaddy(t), command, "--config", s.writeConfig(site), "--adapter", "caddyfile")
+	cmd.Dir = s.dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

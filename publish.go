@@ -11,10 +11,14 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
-// maxBatch is the most events one publish request may carry.
-const maxBatch = 1000
+// Bounds of a publish request.
+const (
+	maxBatch = 1000           // events in one request
+	maxRetry = 24 * time.Hour // a retry hint
+)
 
 // publishResult is the response for one published event.
 type publishResult struct {
@@ -107,6 +111,10 @@ type jsonEvent struct {
 }
 
 func decodeJSON(body []byte) ([]*Event, bool, error) {
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return nil, false, errors.New("body is not valid UTF-8")
+	}
 	body = bytes.TrimSpace(body)
 	batch := len(body) > 0 && body[0] == '['
 	var objs []jsonEvent
@@ -148,7 +156,7 @@ func strictJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("malformed JSON: data after the first value")
 	}
 	return nil
@@ -172,8 +180,8 @@ func (o jsonEvent) event() (*Event, error) {
 	}
 	e := &Event{Topics: topicList(o.Topic, o.Topics), Name: name, Data: data, Connection: o.Connection, Exclude: o.Exclude}
 	if o.Retry != nil {
-		if *o.Retry < 0 {
-			return nil, errors.New("retry is negative")
+		if *o.Retry < 0 || *o.Retry > maxRetry.Milliseconds() {
+			return nil, fmt.Errorf("retry %d: want milliseconds from 0 to %d", *o.Retry, maxRetry.Milliseconds())
 		}
 		e.Retry = time.Duration(*o.Retry) * time.Millisecond
 	}
@@ -244,9 +252,9 @@ func decodeForm(body []byte) (*Event, error) {
 		Exclude:    form.Get("exclude"),
 	}
 	if v := form.Get("retry"); v != "" {
-		ms, err := strconv.ParseUint(v, 10, 31)
-		if err != nil {
-			return nil, fmt.Errorf("retry %q: want milliseconds", v)
+		ms, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || ms > uint64(maxRetry.Milliseconds()) {
+			return nil, fmt.Errorf("retry %q: want milliseconds from 0 to %d", v, maxRetry.Milliseconds())
 		}
 		e.Retry = time.Duration(ms) * time.Millisecond
 	}

@@ -168,7 +168,7 @@ func TestDecodePublishErrors(t *testing.T) {
 		{"CR in connection", pubJSON, `{"topic":"a","connection":"\rc"}`, 400, "connection", 0},
 		{"NUL in exclude", pubJSON, `{"topic":"a","exclude":"c\u0000"}`, 400, "exclude", 0},
 		{"invalid UTF-8 in JSON data value", pubJSON, "{\"topic\":\"a\",\"data\":{\"k\":\"\xff\"}}", 400, "UTF-8", 0},
-		{"negative retry", pubJSON, `{"topic":"a","retry":-1}`, 400, "negative", 0},
+		{"negative retry", pubJSON, `{"topic":"a","retry":-1}`, 400, "want milliseconds from 0", 0},
 		{"fractional retry", pubJSON, `{"topic":"a","retry":1.5}`, 400, "malformed", 0},
 		{"data over max", pubJSON, `{"topic":"a","data":"123456789"}`, 413, "max_event_size", 8},
 		{"JSON data over max", pubJSON, `{"topic":"a","data":[1,2,3,4,5]}`, 413, "max_event_size", 8},
@@ -219,7 +219,6 @@ func TestDecodePublishErrors(t *testing.T) {
 // The design answers invalid UTF-8 with 400; encoding/json instead turns
 // invalid bytes inside JSON strings into U+FFFD, so they get through.
 func TestDecodePublishInvalidUTF8JSONString(t *testing.T) {
-	t.Skip("BUG: decodeJSON accepts invalid UTF-8 inside JSON strings (encoding/json replaces it with U+FFFD) instead of answering 400")
 	for _, body := range []string{
 		"{\"topic\":\"a\",\"data\":\"\xff\"}",
 		"{\"topic\":\"a\xff\"}",
@@ -234,7 +233,6 @@ func TestDecodePublishInvalidUTF8JSONString(t *testing.T) {
 
 // A closing bracket or brace after the value is trailing data too.
 func TestDecodePublishTrailingCloser(t *testing.T) {
-	t.Skip("BUG: strictJSON accepts a stray ']' or '}' after the JSON value, because json.Decoder.More reports false for closing delimiters")
 	for _, body := range []string{`{"topic":"a"}]`, `{"topic":"a"}}`, `[{"topic":"a"}]]`, `[{"topic":"a"}]}`} {
 		events, _, err := decodePublish(pubJSON, []byte(body), 1024)
 		if pubStatus(err) != http.StatusBadRequest {
@@ -247,7 +245,6 @@ func TestDecodePublishTrailingCloser(t *testing.T) {
 // time.Duration must be refused (as the form does above 2^31-1 ms), not
 // wrapped around into another delay.
 func TestDecodePublishRetryOverflow(t *testing.T) {
-	t.Skip("BUG: jsonEvent.event multiplies retry by time.Millisecond without a bound, so a huge retry overflows time.Duration: 18446744073710 is accepted and sent as \"retry: 0\", and 9223372036855 is refused as \"retry is negative\"")
 	for _, ms := range []string{"18446744073710", "9223372036855", "9223372036854775807"} {
 		body := `{"topic":"a","retry":` + ms + `}`
 		events, _, err := decodePublish(pubJSON, []byte(body), 1024)

@@ -23,44 +23,43 @@ import (
 	"time"
 )
 
-var caddyBinary string
+// The Caddy under test is built on first use, once per test binary.
+var (
+	buildOnce   sync.Once
+	buildDir    string
+	caddyBinary string
+	buildErr    error
+)
 
 func TestMain(m *testing.M) {
-	code := func() int {
-		if !needsServer() {
-			return m.Run()
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildCaddy builds ./cmd/caddy, with -race when the tests run with it.
+func buildCaddy(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "caddy-sse-bin-"); buildErr != nil {
+			return
 		}
-		dir, err := os.MkdirTemp("", "caddy-sse-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		caddyBinary = filepath.Join(dir, "caddy")
+		caddyBinary = filepath.Join(buildDir, "caddy")
 		args := []string{"build", "-o", caddyBinary}
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		build := exec.Command("go", append(args, "./cmd/caddy")...)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building caddy for the server tests:", err)
-			return 1
+		out, err := exec.Command("go", append(args, "./cmd/caddy")...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building caddy for the server tests: %v\n%s", err, out)
 		}
-		return m.Run()
-	}()
-	os.Exit(code)
-}
-
-// needsServer reports whether the selected tests include server tests, so
-// `go test -run Fuzz` or `-bench` alone do not build Caddy.
-func needsServer() bool {
-	for _, a := range os.Args[1:] {
-		if v, ok := strings.CutPrefix(a, "-test.run="); ok {
-			return strings.Contains(v, "Server") || v == ""
-		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return true
+	return caddyBinary
 }
 
 // testServer is a Caddy process serving one test's Caddyfile.
@@ -110,7 +109,7 @@ func startServer(t *testing.T, site string) *testServer {
 	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{})}
 	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := s.writeConfig(site)
-	s.cmd = exec.Command(caddyBinary, "run", "--config", cfg, "--adapter", "caddyfile")
+	s.cmd = exec.Command(buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
 	s.cmd.Dir = s.dir
 	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
