@@ -3,6 +3,7 @@ package caddysse
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,64 +27,66 @@ const pubsubSite = `
 `
 
 func TestServerSubscribeAndPublish(t *testing.T) {
-	s := startServer(t, pubsubSite)
-	st := s.subscribe("/events?topic=orders&topic=news/*")
-	for name, want := range map[string]string{
-		"Content-Type":      "text/event-stream",
-		"Cache-Control":     "no-cache",
-		"X-Accel-Buffering": "no",
-		"Connection":        "",
-	} {
-		if got := st.resp.Header.Get(name); got != want {
-			t.Errorf("header %s = %q, want %q", name, got, want)
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, pubsubSite)
+		st := s.subscribe("/events?topic=orders&topic=news/*")
+		for name, want := range map[string]string{
+			"Content-Type":      "text/event-stream",
+			"Cache-Control":     "no-cache",
+			"X-Accel-Buffering": "no",
+			"Connection":        "",
+		} {
+			if got := st.resp.Header.Get(name); got != want {
+				t.Errorf("header %s = %q, want %q", name, got, want)
+			}
 		}
-	}
-	if ev := st.next(); ev.Retry != "1500" {
-		t.Errorf("stream should open with retry: 1500, got %+v", ev)
-	}
-	connected := st.nextEvent()
-	var hello struct {
-		Connection string
-		Topics     []string
-	}
-	if err := json.Unmarshal([]byte(connected.Data), &hello); err != nil || connected.Name != "connected" || connected.ID != "" {
-		t.Fatalf("want a connected event without id, got %+v (%v)", connected, err)
-	}
-	if strings.Join(hello.Topics, ",") != "news/*,orders" || hello.Connection == "" {
-		t.Errorf("connected data = %s", connected.Data)
-	}
+		if ev := st.next(); ev.Retry != "1500" {
+			t.Errorf("stream should open with retry: 1500, got %+v", ev)
+		}
+		connected := st.nextEvent()
+		var hello struct {
+			Connection string
+			Topics     []string
+		}
+		if err := json.Unmarshal([]byte(connected.Data), &hello); err != nil || connected.Name != "connected" || connected.ID != "" {
+			t.Fatalf("want a connected event without id, got %+v (%v)", connected, err)
+		}
+		if strings.Join(hello.Topics, ",") != "news/*,orders" || hello.Connection == "" {
+			t.Errorf("connected data = %s", connected.Data)
+		}
 
-	id := s.mustPublish("/publish", `{"topic":"orders","event":"order-created","data":"line one\r\nline two\nline three"}`)
-	got := st.nextEvent()
-	want := sseEvent{ID: id, Name: "order-created", Data: "line one\nline two\nline three"}
-	if got != want {
-		t.Errorf("got %+v, want %+v", got, want)
-	}
+		id := s.mustPublish("/publish", `{"topic":"orders","event":"order-created","data":"line one\r\nline two\nline three"}`)
+		got := st.nextEvent()
+		want := sseEvent{ID: id, Name: "order-created", Data: "line one\nline two\nline three"}
+		if got != want {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
 
-	// An array, JSON data, the aliases, a prefix selector, a topic nobody
-	// subscribed to, and a form.
-	resp, err := http.Post(s.url("/publish"), "application/json", strings.NewReader(
-		`[{"topics":["news/uk","orders"],"type":"n","message":{"a":[1, 2]}},{"topic":"elsewhere","data":"x"}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []publishResult
-	_ = json.NewDecoder(resp.Body).Decode(&results)
-	resp.Body.Close()
-	if len(results) != 2 || results[0].Subscribers != 1 || results[1].Subscribers != 0 || results[0].ID >= results[1].ID && len(results[0].ID) == len(results[1].ID) {
-		t.Errorf("array publish answered %+v", results)
-	}
-	if got := st.nextEvent(); got != (sseEvent{ID: results[0].ID, Name: "n", Data: `{"a":[1,2]}`}) {
-		t.Errorf("got %+v", got)
-	}
-	resp, err = http.PostForm(s.url("/publish"), map[string][]string{"topic": {"orders"}, "data": {"from a form"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := st.nextEvent(); got.Data != "from a form" || got.Name != "" {
-		t.Errorf("form publish delivered %+v", got)
-	}
+		// An array, JSON data, the aliases, a prefix selector, a topic nobody
+		// subscribed to, and a form.
+		resp, err := http.Post(s.url("/publish"), "application/json", strings.NewReader(
+			`[{"topics":["news/uk","orders"],"type":"n","message":{"a":[1, 2]}},{"topic":"elsewhere","data":"x"}]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var results []publishResult
+		_ = json.NewDecoder(resp.Body).Decode(&results)
+		resp.Body.Close()
+		if len(results) != 2 || results[0].Subscribers != 1 || results[1].Subscribers != 0 || results[0].ID >= results[1].ID && len(results[0].ID) == len(results[1].ID) {
+			t.Errorf("array publish answered %+v", results)
+		}
+		if got := st.nextEvent(); got != (sseEvent{ID: results[0].ID, Name: "n", Data: `{"a":[1,2]}`}) {
+			t.Errorf("got %+v", got)
+		}
+		resp, err = http.PostForm(s.url("/publish"), map[string][]string{"topic": {"orders"}, "data": {"from a form"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := st.nextEvent(); got.Data != "from a form" || got.Name != "" {
+			t.Errorf("form publish delivered %+v", got)
+		}
+	})
 }
 
 func TestServerErrors(t *testing.T) {
@@ -238,61 +241,65 @@ func TestServerReplay(t *testing.T) {
 }
 
 func TestServerResumeUnderLoad(t *testing.T) {
-	s := startServer(t, pubsubSite)
-	const n = 300
-	var published []string
-	var mu sync.Mutex
-	st := s.subscribe("/events?topic=load")
-	st.nextEvent() // connected
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range n {
-			id := s.mustPublish("/publish", fmt.Sprintf(`{"topic":"load","data":"%d"}`, i))
-			mu.Lock()
-			published = append(published, id)
-			mu.Unlock()
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, pubsubSite)
+		const n = 300
+		var published []string
+		var mu sync.Mutex
+		st := s.subscribe("/events?topic=load")
+		st.nextEvent() // connected
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				id := s.mustPublish("/publish", fmt.Sprintf(`{"topic":"load","data":"%d"}`, i))
+				mu.Lock()
+				published = append(published, id)
+				mu.Unlock()
+			}
+		}()
+		// Reconnect every 20 events with Last-Event-ID while publishing goes on.
+		var got []string
+		for len(got) < n {
+			if len(got) > 0 {
+				st = s.subscribe("/events?topic=load", "Last-Event-ID", got[len(got)-1])
+				st.nextEvent() // connected
+			}
+			for i := 0; i < 20 && len(got) < n; i++ {
+				got = append(got, st.nextEvent().ID)
+			}
+			st.close()
 		}
-	}()
-	// Reconnect every 20 events with Last-Event-ID while publishing goes on.
-	var got []string
-	for len(got) < n {
-		if len(got) > 0 {
-			st = s.subscribe("/events?topic=load", "Last-Event-ID", got[len(got)-1])
-			st.nextEvent() // connected
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Join(got, ",") != strings.Join(published, ",") {
+			t.Errorf("a client resuming every 20 events got %d events, want the %d published exactly once in order", len(got), len(published))
 		}
-		for i := 0; i < 20 && len(got) < n; i++ {
-			got = append(got, st.nextEvent().ID)
-		}
-		st.close()
-	}
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(got, ",") != strings.Join(published, ",") {
-		t.Errorf("a client resuming every 20 events got %d events, want the %d published exactly once in order", len(got), len(published))
-	}
+	})
 }
 
 func TestServerHeartbeat(t *testing.T) {
-	for _, tc := range []struct {
-		config string
-		check  func(sseEvent) bool
-	}{
-		{"heartbeat 200ms", func(ev sseEvent) bool { return ev.Comment != "" || ev == (sseEvent{}) }},
-		{"heartbeat 200ms event", func(ev sseEvent) bool { return ev.Name == "heartbeat" && ev.ID == "" }},
-	} {
-		t.Run(tc.config, func(t *testing.T) {
-			s := startServer(t, "sse /events {\n"+tc.config+"\n}")
-			st := s.subscribe("/events?topic=a")
-			st.nextEvent() // connected
-			for range 2 {
-				if ev := st.next(); !tc.check(ev) {
-					t.Errorf("got %+v, want a heartbeat", ev)
+	forEachPath(t, func(t *testing.T, path string) {
+		for _, tc := range []struct {
+			config string
+			check  func(sseEvent) bool
+		}{
+			{"heartbeat 200ms", func(ev sseEvent) bool { return ev.Comment != "" || ev == (sseEvent{}) }},
+			{"heartbeat 200ms event", func(ev sseEvent) bool { return ev.Name == "heartbeat" && ev.ID == "" }},
+		} {
+			t.Run(tc.config, func(t *testing.T) {
+				s := startServerFor(t, path, "sse /events {\n"+tc.config+"\n}")
+				st := s.subscribe("/events?topic=a")
+				st.nextEvent() // connected
+				for range 2 {
+					if ev := st.next(); !tc.check(ev) {
+						t.Errorf("got %+v, want a heartbeat", ev)
+					}
 				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func TestServerCORS(t *testing.T) {
@@ -337,81 +344,103 @@ func TestServerCORS(t *testing.T) {
 }
 
 func TestServerLimits(t *testing.T) {
-	s := startServer(t, `
-	sse /events {
-		max_subscribers 3 per_ip 2
-	}
-	sse /one {
-		hub other
-		max_subscribers 1
-	}
-`)
-	a := s.subscribe("/events?topic=a")
-	s.subscribe("/events?topic=a")
-	if _, status := s.trySubscribe("/events?topic=a"); status != http.StatusTooManyRequests {
-		t.Errorf("third stream from one IP: status %d, want 429", status)
-	}
-	s.subscribe("/one?topic=a")
-	if _, status := s.trySubscribe("/one?topic=a"); status != http.StatusServiceUnavailable {
-		t.Errorf("stream over max_subscribers: status %d, want 503", status)
-	}
-	// A closed stream gives its slot back.
-	a.close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, status := s.trySubscribe("/events?topic=a")
-		if status == http.StatusOK {
-			st.close()
-			break
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, `
+		sse /events {
+			max_subscribers 3 per_ip 2
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not released after the client left: %d", status)
+		sse /one {
+			hub other
+			max_subscribers 1
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	`)
+		a := s.subscribe("/events?topic=a")
+		s.subscribe("/events?topic=a")
+		if _, status := s.trySubscribe("/events?topic=a"); status != http.StatusTooManyRequests {
+			t.Errorf("third stream from one IP: status %d, want 429", status)
+		}
+		s.subscribe("/one?topic=a")
+		if _, status := s.trySubscribe("/one?topic=a"); status != http.StatusServiceUnavailable {
+			t.Errorf("stream over max_subscribers: status %d, want 503", status)
+		}
+		// A closed stream gives its slot back.
+		a.close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, status := s.trySubscribe("/events?topic=a")
+			if status == http.StatusOK {
+				st.close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slot not released after the client left: %d", status)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }
 
 func TestServerSlowSubscriber(t *testing.T) {
-	s := startServer(t, `
-	sse /events {
-		buffer 8
-		write_timeout 2s
-	}
-	sse /publish {
-		publish
-		max_event_size 100KiB
-	}
-`)
-	// A client that never reads: its socket buffers fill, then its queue.
-	slow, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	fmt.Fprintf(slow, "GET /events?topic=big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-	fast := s.subscribe("/events?topic=big")
-	fast.nextEvent()
-	time.Sleep(200 * time.Millisecond) // let the slow client's subscription register
-
-	payload := strings.Repeat("y", 90<<10)
-	const n = 200
-	for i := range n {
-		s.mustPublish("/publish", fmt.Sprintf(`{"topic":"big","data":"%d %s"}`, i, payload))
-		if got := fast.nextEvent(); !strings.HasPrefix(got.Data, fmt.Sprint(i, " ")) {
-			t.Fatalf("fast subscriber got %.20q, want event %d", got.Data, i)
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, `
+		sse /events {
+			buffer 8
+			write_timeout 2s
 		}
-	}
-	// The slow client was disconnected: reading what it was sent ends.
-	_ = slow.SetReadDeadline(time.Now().Add(15 * time.Second))
-	if _, err := io.Copy(io.Discard, slow); err != nil {
-		t.Errorf("slow client was not disconnected: %v", err)
-	}
+		sse /publish {
+			publish
+			max_event_size 100KiB
+		}
+	`)
+		// A client that never reads: its buffers fill, then its queue.
+		var slow io.ReadCloser
+		if path == pathDetached {
+			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "GET /events?topic=big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+			time.AfterFunc(20*time.Second, func() { conn.Close() })
+			slow = conn
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url("/events?topic=big"), nil)
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow = resp.Body
+		}
+		defer slow.Close()
+		fast := s.subscribe("/events?topic=big")
+		fast.nextEvent()
+		time.Sleep(200 * time.Millisecond) // let the slow client's subscription register
+
+		payload := strings.Repeat("y", 90<<10)
+		const n = 200
+		for i := range n {
+			s.mustPublish("/publish", fmt.Sprintf(`{"topic":"big","data":"%d %s"}`, i, payload))
+			if got := fast.nextEvent(); !strings.HasPrefix(got.Data, fmt.Sprint(i, " ")) {
+				t.Fatalf("fast subscriber got %.20q, want event %d", got.Data, i)
+			}
+		}
+		// The slow client was disconnected: reading what it was sent ends
+		// before the test gives up on it.
+		start := time.Now()
+		_, err := io.Copy(io.Discard, slow)
+		if time.Since(start) > 15*time.Second {
+			t.Errorf("slow client was not disconnected: %v", err)
+		}
+	})
 }
 
 func TestServerMaxDuration(t *testing.T) {
-	s := startServer(t, "sse /events {\nmax_duration 500ms\n}")
-	st := s.subscribe("/events?topic=a")
-	st.ended(5 * time.Second)
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, "sse /events {\nmax_duration 500ms\n}")
+		st := s.subscribe("/events?topic=a")
+		st.ended(5 * time.Second)
+	})
 }
 
 func TestServerPolling(t *testing.T) {
@@ -480,23 +509,25 @@ func TestServerTopicTemplates(t *testing.T) {
 }
 
 func TestServerTargeting(t *testing.T) {
-	s := startServer(t, pubsubSite)
-	a, b := s.subscribe("/events?topic=room"), s.subscribe("/events?topic=room")
-	connID := func(st *stream) string {
-		var hello struct{ Connection string }
-		_ = json.Unmarshal([]byte(st.nextEvent().Data), &hello)
-		return hello.Connection
-	}
-	idA, idB := connID(a), connID(b)
-	s.mustPublish("/publish", fmt.Sprintf(`{"connection":%q,"data":"only a"}`, idA))
-	s.mustPublish("/publish", fmt.Sprintf(`{"topic":"room","exclude":%q,"data":"not a"}`, idA))
-	if ev := a.nextEvent(); ev.Data != "only a" {
-		t.Errorf("a got %+v", ev)
-	}
-	if ev := b.nextEvent(); ev.Data != "not a" {
-		t.Errorf("b got %+v", ev)
-	}
-	_ = idB
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, pubsubSite)
+		a, b := s.subscribe("/events?topic=room"), s.subscribe("/events?topic=room")
+		connID := func(st *stream) string {
+			var hello struct{ Connection string }
+			_ = json.Unmarshal([]byte(st.nextEvent().Data), &hello)
+			return hello.Connection
+		}
+		idA, idB := connID(a), connID(b)
+		s.mustPublish("/publish", fmt.Sprintf(`{"connection":%q,"data":"only a"}`, idA))
+		s.mustPublish("/publish", fmt.Sprintf(`{"topic":"room","exclude":%q,"data":"not a"}`, idA))
+		if ev := a.nextEvent(); ev.Data != "only a" {
+			t.Errorf("a got %+v", ev)
+		}
+		if ev := b.nextEvent(); ev.Data != "not a" {
+			t.Errorf("b got %+v", ev)
+		}
+		_ = idB
+	})
 }
 
 func TestServerSharedHubAcrossSites(t *testing.T) {

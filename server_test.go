@@ -70,6 +70,9 @@ type testServer struct {
 	admin string
 	cmd   *exec.Cmd
 	logs  *syncBuffer
+	// client opens streams: HTTP/1.1, which the module detaches from the
+	// request, or h2c, which keeps its goroutine.
+	client *http.Client
 	// exited is closed when the process has ended; waitErr says how.
 	exited  chan struct{}
 	waitErr error
@@ -102,11 +105,42 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// The two ways a stream is served, which the tests of stream behaviour run
+// over: an HTTP/1.1 stream is detached from its request and written by the
+// hub's pool; an HTTP/2 one (h2c here) keeps its serving goroutine.
+const (
+	pathDetached  = "h1-detached"
+	pathGoroutine = "h2c-goroutine"
+)
+
+// forEachPath runs a test once for each way a stream is served.
+func forEachPath(t *testing.T, test func(t *testing.T, path string)) {
+	for _, path := range []string{pathDetached, pathGoroutine} {
+		t.Run(path, func(t *testing.T) { test(t, path) })
+	}
+}
+
+func clientFor(path string) *http.Client {
+	var p http.Protocols
+	if path == pathGoroutine {
+		p.SetUnencryptedHTTP2(true)
+	} else {
+		p.SetHTTP1(true)
+	}
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
 // startServer runs Caddy with the given site body on a free port; {port}
-// in the body is replaced with that port.
+// in the body is replaced with that port. Streams use HTTP/1.1.
 func startServer(t *testing.T, site string) *testServer {
 	t.Helper()
-	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{})}
+	return startServerFor(t, pathDetached, site)
+}
+
+// startServerFor is startServer with streams served the given way.
+func startServerFor(t *testing.T, path, site string) *testServer {
+	t.Helper()
+	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
 	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := s.writeConfig(site)
 	s.cmd = exec.Command(buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
@@ -146,6 +180,9 @@ func (s *testServer) writeConfig(site string) string {
 	admin %s
 	auto_https off
 	persist_config off
+	servers {
+		protocols h1 h2c
+	}
 	storage file_system %s
 	log {
 		level WARN
@@ -256,7 +293,7 @@ func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		cancel()
 		s.t.Logf("subscribe %s: %v", path, err)
