@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs every DESIGN §7 scenario against a fresh Caddy with the sse module,
+# RUNS times each (default 3), and prints one JSON line per run followed by
+# the median of each scenario. Traffic stays on 127.0.0.0/8.
+#
+#   cmd/ssebench/run.sh            # all scenarios, 3 runs each
+#   RUNS=1 cmd/ssebench/run.sh fanout-10k flat-1k
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${RUNS:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+go build -o "$work/caddy" ./cmd/caddy
+go build -o "$work/ssebench" ./cmd/ssebench
+cat > "$work/Caddyfile" <<'CADDY'
+{
+	admin 127.0.0.1:2399
+	auto_https off
+	persist_config off
+	log {
+		level ERROR
+	}
+}
+http://127.0.0.1:8090 {
+	sse /events {
+		buffer 4096
+	}
+	sse /publish {
+		publish
+	}
+}
+CADDY
+
+urls=(-sub-url http://127.0.0.1:8090/events -pub-url http://127.0.0.1:8090/publish)
+declare -A scenarios=(
+	[idle-10k]="-scenario idle -subscribers 10000 -idle 10s"
+	[idle-19800]="-scenario idle -subscribers 19800 -idle 10s"
+	[fanout-10k]="-scenario fanout -subscribers 10000 -duration 20s"
+	[fanout-19800]="-scenario fanout -subscribers 19800 -duration 20s"
+	[flat-1k]="-scenario flat -subscribers 1000 -duration 10s"
+	[publish-10x32]="-scenario publish -duration 10s"
+	[reconnect]="-scenario reconnect -subscribers 1000 -publishers 4 -duration 10s"
+)
+order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect)
+[ $# -gt 0 ] && order=("$@")
+
+results="$work/results.jsonl"
+for name in "${order[@]}"; do
+	for i in $(seq "$runs"); do
+		HOME="$work" "$work/caddy" run --config "$work/Caddyfile" >"$work/caddy.log" 2>&1 &
+		pid=$!
+		for _ in $(seq 100); do
+			curl -fs -o /dev/null http://127.0.0.1:2399/config/ && break
+			sleep 0.1
+		done
+		# shellcheck disable=SC2086
+		"$work/ssebench" "${urls[@]}" ${scenarios[$name]} -pid "$pid" -label "$name" 2>>"$work/ssebench.log" | tee -a "$results" || true
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
+done
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs.setdefault(r["label"], []).append(r)
+def med(rs, f):
+    vals = [f(r) for r in rs if f(r) is not None]
+    return statistics.median(vals) if vals else None
+print("\nmedians:")
+for label, rs in runs.items():
+    print(json.dumps({
+        "scenario": label, "runs": len(rs),
+        "rss_per_sub_bytes": med(rs, lambda r: r.get("rss_per_sub")),
+        "deliveries_per_sec": med(rs, lambda r: r["deliveries_per_sec"]),
+        "publish_rate": med(rs, lambda r: r["publish_rate"]),
+        "p50_ms": med(rs, lambda r: r["latency_ms"]["p50"]),
+        "p99_ms": med(rs, lambda r: r["latency_ms"]["p99"]),
+        "missing": max(r["missing"] for r in rs),
+        "duplicates": max(r["duplicates"] for r in rs),
+        "cpu_server_sec": med(rs, lambda r: r.get("cpu_server_sec")),
+        "cpu_tool_sec": med(rs, lambda r: r.get("cpu_tool_sec")),
+    }))
+PY
