@@ -2,10 +2,8 @@ package caddysse
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -31,10 +29,6 @@ func storeRawConn(ctx context.Context, c net.Conn) context.Context {
 	}
 	return context.WithValue(ctx, rawConnKey{}, c)
 }
-
-// quickWrite is how long a pool worker waits on one connection before it
-// hands the rest of the write to a goroutine of its own and moves on.
-const quickWrite = 2 * time.Millisecond
 
 // detached is the state of a stream written by the pool.
 type detached struct {
@@ -101,8 +95,9 @@ func newWriterPool(h *Hub) (*writerPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &writerPool{hub: h, watcher: w, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	for range 4 * runtime.GOMAXPROCS(0) {
+	workers := 2 * runtime.GOMAXPROCS(0)
+	p := &writerPool{hub: h, watcher: w, wake: make(chan struct{}, workers), done: make(chan struct{})}
+	for range workers {
 		go p.work()
 	}
 	return p, nil
@@ -114,31 +109,43 @@ func (p *writerPool) schedule(s *Subscriber) {
 		return
 	}
 	s.det.scheduled = true
+	p.enqueue([]*Subscriber{s})
+}
+
+// enqueue adds streams already marked scheduled to the run queue.
+func (p *writerPool) enqueue(subs []*Subscriber) {
 	p.mu.Lock()
-	p.ready = append(p.ready, s)
+	p.ready = append(p.ready, subs...)
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	for range min(len(subs), cap(p.wake)) {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+			return
+		}
 	}
 }
 
-func (p *writerPool) next() (*Subscriber, bool) {
+// grab is how many streams a worker takes from the run queue at once.
+const grab = 32
+
+// next waits for work and moves up to grab streams into batch.
+func (p *writerPool) next(batch []*Subscriber) ([]*Subscriber, bool) {
 	for {
 		p.mu.Lock()
-		if n := len(p.ready); n > 0 {
-			s := p.ready[0]
-			p.ready[0] = nil
-			p.ready = p.ready[1:]
-			more := n > 1
+		if len(p.ready) > 0 {
+			n := copy(batch[:grab], p.ready)
+			rest := copy(p.ready, p.ready[n:])
+			clear(p.ready[rest:])
+			p.ready = p.ready[:rest]
 			p.mu.Unlock()
-			if more { // pass the baton: another worker takes the next one
+			if rest > 0 { // pass the baton: another worker takes the next ones
 				select {
 				case p.wake <- struct{}{}:
 				default:
 				}
 			}
-			return s, true
+			return batch[:n], true
 		}
 		closing := p.closing
 		p.mu.Unlock()
@@ -153,12 +160,20 @@ func (p *writerPool) next() (*Subscriber, bool) {
 }
 
 func (p *writerPool) work() {
+	batch := make([]*Subscriber, grab)
+	var scratch writeScratch
 	for {
-		s, ok := p.next()
+		subs, ok := p.next(batch)
 		if !ok {
 			return
 		}
-		p.serve(s)
+		for i, s := range subs {
+			p.serve(s, &scratch)
+			subs[i] = nil
+		}
+		// The writes never block, so without this a busy worker would keep
+		// its thread for a whole time slice while publish requests wait.
+		runtime.Gosched()
 	}
 }
 
@@ -171,9 +186,15 @@ func (p *writerPool) close() {
 	p.watcher.close()
 }
 
+// writeScratch is a worker's reusable memory for framing writes.
+type writeScratch struct {
+	bufs net.Buffers
+	size [20]byte
+}
+
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
 // chunked body that net/http started.
-func (p *writerPool) serve(s *Subscriber) {
+func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 	d := s.det
 	events, heartbeat, closed, reason := s.take(d.scratch[:0])
 	var head []byte
@@ -183,7 +204,8 @@ func (p *writerPool) serve(s *Subscriber) {
 	case heartbeat:
 		head = p.hub.HeartbeatWire()
 	}
-	bufs := chunk(head, events, closed)
+	bufs := chunk(sc.bufs[:0], sc.size[:0], head, events, closed)
+	sc.bufs = bufs[:0]
 	clear(events)
 	if cap(events) <= 64 {
 		d.scratch = events[:0]
@@ -192,14 +214,18 @@ func (p *writerPool) serve(s *Subscriber) {
 		p.release(s, closed)
 		return
 	}
-	_ = d.conn.SetWriteDeadline(time.Now().Add(quickWrite))
-	_, err := bufs.WriteTo(d.conn)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	done, err := writeNow(d.sc, &bufs)
+	if err == nil && !done {
 		// A slow reader: finish this write on a goroutine of its own, with
-		// the full write timeout, so no other stream waits for it.
+		// the full write timeout, so no other stream waits for it. The
+		// rest is copied out of the worker's scratch memory.
+		var rest []byte
+		for _, b := range bufs {
+			rest = append(rest, b...)
+		}
 		go func() {
 			_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
-			_, err := bufs.WriteTo(d.conn)
+			_, err := d.conn.Write(rest)
 			p.written(s, closed, err)
 		}()
 		return
@@ -235,16 +261,16 @@ func (p *writerPool) release(s *Subscriber, closed bool) {
 	s.mu.Unlock()
 }
 
-// chunk frames a write as one HTTP/1.1 chunk: size line, head, events,
-// CRLF; and the last chunk when the stream ends.
-func chunk(head []byte, events []*Event, last bool) net.Buffers {
+// chunk frames a write as one HTTP/1.1 chunk, appended to bufs: size line
+// (formatted into sizeBuf), head, events, CRLF; and the last chunk when the
+// stream ends.
+func chunk(bufs net.Buffers, sizeBuf, head []byte, events []*Event, last bool) net.Buffers {
 	size := len(head)
 	for _, e := range events {
 		size += len(e.Wire())
 	}
-	bufs := make(net.Buffers, 0, len(events)+4)
 	if size > 0 {
-		bufs = append(bufs, append(strconv.AppendInt(make([]byte, 0, 18), int64(size), 16), '\r', '\n'))
+		bufs = append(bufs, append(strconv.AppendInt(sizeBuf, int64(size), 16), '\r', '\n'))
 		if len(head) > 0 {
 			bufs = append(bufs, head)
 		}

@@ -35,6 +35,7 @@ type Hub struct {
 	index   topicIndex
 	all     subscriberSet // subscribers of "*"
 	pubSeq  uint64        // publish counter, for once-only delivery
+	wake    []*Subscriber // detached streams a fan-out gave work, reused
 	cfg     HubConfig
 	stopped bool
 
@@ -139,7 +140,7 @@ func (h *Hub) fanOut(e *Event) int {
 			return
 		}
 		s.mark = seq
-		queued, drop := s.push(e)
+		queued, drop := s.push(e, &h.wake)
 		if queued {
 			n++
 		}
@@ -158,6 +159,11 @@ func (h *Hub) fanOut(e *Event) int {
 		for s := range h.all {
 			deliver(s)
 		}
+	}
+	if len(h.wake) > 0 {
+		h.pool.enqueue(h.wake)
+		clear(h.wake)
+		h.wake = h.wake[:0]
 	}
 	h.stats.Delivered.Add(uint64(n))
 	h.stats.Dropped.Add(uint64(dropped))

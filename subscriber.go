@@ -82,9 +82,10 @@ func (s *Subscriber) signal() {
 
 // push queues an event. A subscriber whose queue is full is closed rather
 // than allowed to hold up the publisher or grow without bound: it resumes
-// from its Last-Event-ID when it reconnects. It reports whether the event
-// was queued.
-func (s *Subscriber) push(e *Event) (queued, dropped bool) {
+// from its Last-Event-ID when it reconnects. A detached stream that needs a
+// writer is appended to wake rather than scheduled one by one, so the hub
+// hands a whole fan-out to its writers at once.
+func (s *Subscriber) push(e *Event, wake *[]*Subscriber) (queued, dropped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -96,7 +97,14 @@ func (s *Subscriber) push(e *Event) (queued, dropped bool) {
 	}
 	s.queue = append(s.queue, e)
 	if len(s.queue) == 1 {
-		s.signal()
+		if s.det != nil && wake != nil {
+			if !s.det.scheduled {
+				s.det.scheduled = true
+				*wake = append(*wake, s)
+			}
+		} else {
+			s.signal()
+		}
 	}
 	return true, false
 }

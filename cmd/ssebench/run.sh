@@ -38,7 +38,7 @@ declare -A scenarios=(
 	[idle-19800]="-scenario idle -subscribers 19800 -idle 10s"
 	[fanout-10k]="-scenario fanout -subscribers 10000 -duration 20s"
 	[fanout-19800]="-scenario fanout -subscribers 19800 -duration 20s"
-	[flat-1k]="-scenario flat -subscribers 1000 -duration 10s"
+	[flat-1k]="-scenario flat -subscribers 1000 -publishers 16 -duration 10s"
 	[publish-10x32]="-scenario publish -duration 10s"
 	[reconnect]="-scenario reconnect -subscribers 1000 -publishers 4 -duration 10s"
 )

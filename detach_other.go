@@ -4,6 +4,7 @@ package caddysse
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -20,3 +21,7 @@ func (*closeWatcher) add(*Subscriber, syscall.Conn) (uint64, error) {
 }
 func (*closeWatcher) remove(uint64, syscall.Conn) {}
 func (*closeWatcher) close()                      {}
+
+func writeNow(syscall.Conn, *net.Buffers) (bool, error) {
+	return false, errors.New("unsupported")
+}

@@ -5,6 +5,7 @@ package caddysse
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"syscall"
 
@@ -137,4 +138,42 @@ func (w *closeWatcher) close() {
 	var one [8]byte
 	one[0] = 1
 	_, _ = unix.Write(w.wakefd, one[:])
+}
+
+// writeNow writes as much of bufs as the socket takes without waiting and
+// consumes it from bufs; done reports that nothing is left. It spares the
+// pool's workers both a wait on a full socket and the cost of a deadline.
+func writeNow(sc syscall.Conn, bufs *net.Buffers) (done bool, err error) {
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var n int
+	var werr error
+	if err := raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Writev(int(fd), *bufs)
+		return true // never wait for the socket to drain
+	}); err != nil {
+		return false, err
+	}
+	if werr == unix.EAGAIN || werr == unix.EINTR {
+		return false, nil
+	}
+	if werr != nil {
+		return false, werr
+	}
+	consume(bufs, n)
+	return len(*bufs) == 0, nil
+}
+
+// consume drops the first n bytes from bufs.
+func consume(bufs *net.Buffers, n int) {
+	for len(*bufs) > 0 && n >= len((*bufs)[0]) {
+		n -= len((*bufs)[0])
+		(*bufs)[0] = nil
+		*bufs = (*bufs)[1:]
+	}
+	if len(*bufs) > 0 {
+		(*bufs)[0] = (*bufs)[0][n:]
+	}
 }
