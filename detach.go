@@ -40,8 +40,9 @@ type detached struct {
 	pool    *writerPool
 
 	// scheduled is guarded by the subscriber's mutex: the stream is queued
-	// for, or being served by, a worker.
+	// for, or being served by, a worker. readyAt is when it was queued.
 	scheduled bool
+	readyAt   time.Time
 	scratch   []*Event
 }
 
@@ -112,8 +113,19 @@ func (p *writerPool) schedule(s *Subscriber) {
 	p.enqueue([]*Subscriber{s})
 }
 
-// enqueue adds streams already marked scheduled to the run queue.
+// linger is how long a stream waits in the run queue before it is written,
+// so that events published meanwhile go out in the same write: under a
+// flood of publishes, one write carries many events instead of one write
+// per event per subscriber eating the CPU the publishers need.
+const linger = 500 * time.Microsecond
+
+// enqueue adds streams already marked scheduled to the run queue; the
+// caller holds their mutexes or marked them under it.
 func (p *writerPool) enqueue(subs []*Subscriber) {
+	now := time.Now()
+	for _, s := range subs {
+		s.det.readyAt = now
+	}
 	p.mu.Lock()
 	p.ready = append(p.ready, subs...)
 	p.mu.Unlock()
@@ -134,6 +146,11 @@ func (p *writerPool) next(batch []*Subscriber) ([]*Subscriber, bool) {
 	for {
 		p.mu.Lock()
 		if len(p.ready) > 0 {
+			if wait := time.Until(p.ready[0].det.readyAt.Add(linger)); wait > 0 && !p.closing {
+				p.mu.Unlock()
+				time.Sleep(wait)
+				continue
+			}
 			n := copy(batch[:grab], p.ready)
 			rest := copy(p.ready, p.ready[n:])
 			clear(p.ready[rest:])

@@ -91,8 +91,11 @@ func (w *closeWatcher) add(s *Subscriber, conn syscall.Conn) (uint64, error) {
 // remove stops watching; call it before the connection is closed.
 func (w *closeWatcher) remove(token uint64, conn syscall.Conn) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.tokens, token)
-	w.mu.Unlock()
+	if w.closed {
+		return // the epoll set is gone, and its number may be reused
+	}
 	if raw, err := conn.SyscallConn(); err == nil {
 		_ = raw.Control(func(fd uintptr) {
 			_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
@@ -113,8 +116,10 @@ func (w *closeWatcher) loop() {
 		for i := range n {
 			token := getToken(&events[i])
 			if token == wakeToken {
+				w.mu.Lock()
 				unix.Close(w.epfd)
 				unix.Close(w.wakefd)
+				w.mu.Unlock()
 				return
 			}
 			w.mu.Lock()

@@ -5,6 +5,7 @@
 #
 #   cmd/ssebench/run.sh            # all scenarios, 3 runs each
 #   RUNS=1 cmd/ssebench/run.sh fanout-10k flat-1k
+#   HUB=naive cmd/ssebench/run.sh  # the same against cmd/ssebench/naivehub
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-3}
@@ -13,6 +14,7 @@ trap 'rm -rf "$work"' EXIT
 
 go build -o "$work/caddy" ./cmd/caddy
 go build -o "$work/ssebench" ./cmd/ssebench
+go build -o "$work/naivehub" ./cmd/ssebench/naivehub
 cat > "$work/Caddyfile" <<'CADDY'
 {
 	admin 127.0.0.1:2399
@@ -32,7 +34,10 @@ http://127.0.0.1:8090 {
 }
 CADDY
 
-urls=(-sub-url http://127.0.0.1:8090/events -pub-url http://127.0.0.1:8090/publish)
+hub=${HUB:-caddy}
+port=8090
+[ "$hub" = naive ] && port=8091
+urls=(-sub-url "http://127.0.0.1:$port/events" -pub-url "http://127.0.0.1:$port/publish")
 declare -A scenarios=(
 	[idle-10k]="-scenario idle -subscribers 10000 -idle 10s"
 	[idle-19800]="-scenario idle -subscribers 19800 -idle 10s"
@@ -48,14 +53,18 @@ order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconne
 results="$work/results.jsonl"
 for name in "${order[@]}"; do
 	for i in $(seq "$runs"); do
-		HOME="$work" "$work/caddy" run --config "$work/Caddyfile" >"$work/caddy.log" 2>&1 &
+		if [ "$hub" = naive ]; then
+			"$work/naivehub" -listen "127.0.0.1:$port" >"$work/hub.log" 2>&1 &
+		else
+			HOME="$work" "$work/caddy" run --config "$work/Caddyfile" >"$work/hub.log" 2>&1 &
+		fi
 		pid=$!
 		for _ in $(seq 100); do
-			curl -fs -o /dev/null http://127.0.0.1:2399/config/ && break
+			curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 			sleep 0.1
 		done
 		# shellcheck disable=SC2086
-		"$work/ssebench" "${urls[@]}" ${scenarios[$name]} -pid "$pid" -label "$name" 2>>"$work/ssebench.log" | tee -a "$results" || true
+		"$work/ssebench" "${urls[@]}" ${scenarios[$name]} -pid "$pid" -label "$hub $name" 2>>"$work/ssebench.log" | tee -a "$results" || true
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 	done
