@@ -65,6 +65,9 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *Subscriber
 	if _, _, err := http.NewResponseController(w).Hijack(); err != nil {
 		return false
 	}
+	// Deadlines net/http set for the request would fail later writes;
+	// the pool bounds each write itself.
+	_ = conn.SetDeadline(time.Time{})
 	d := &detached{conn: conn, sc: sc, timeout: time.Duration(h.WriteTimeout), leave: leave, pool: pool}
 	if d.token, err = pool.watcher.add(sub, sc); err != nil {
 		conn.Close()
@@ -243,6 +246,7 @@ func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 		go func() {
 			_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
 			_, err := d.conn.Write(rest)
+			_ = d.conn.SetWriteDeadline(time.Time{})
 			p.written(s, closed, err)
 		}()
 		return

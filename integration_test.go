@@ -604,3 +604,64 @@ func runCaddy(t *testing.T, command, site string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// TestServerSlowThenRecovers: a subscriber that stops reading long enough
+// for its socket to fill, but not for its queue, is not dropped; once it
+// reads again it gets everything, and later events too, after its stalled
+// write's deadline has long passed.
+func TestServerSlowThenRecovers(t *testing.T) {
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, `
+		sse /events {
+			buffer 1000
+			write_timeout 2s
+		}
+		sse /publish {
+			publish
+			max_event_size 100KiB
+		}
+	`)
+		var body io.ReadCloser
+		if path == pathDetached {
+			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "GET /events?topic=stall HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+			body = conn
+		} else {
+			req, _ := http.NewRequest(http.MethodGet, s.url("/events?topic=stall"), nil)
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = resp.Body
+		}
+		defer body.Close()
+		time.Sleep(200 * time.Millisecond)
+
+		payload := strings.Repeat("z", 90<<10)
+		for i := range 60 { // about 5 MB: more than the socket buffers hold
+			s.mustPublish("/publish", fmt.Sprintf(`{"topic":"stall","data":"%d %s"}`, i, payload))
+		}
+		time.Sleep(500 * time.Millisecond)
+		found := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				if sc.Text() == "data: after the stall" {
+					close(found)
+					return
+				}
+			}
+		}()
+		time.Sleep(3 * time.Second) // past write_timeout since the stalled write
+		s.mustPublish("/publish", `{"topic":"stall","data":"after the stall"}`)
+		select {
+		case <-found:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the subscriber that caught up did not get the next event")
+		}
+	})
+}
