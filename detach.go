@@ -217,14 +217,7 @@ type writeScratch struct {
 func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 	d := s.det
 	events, heartbeat, closed, reason := s.take(d.scratch[:0])
-	var head []byte
-	switch {
-	case closed && isShutdown(reason):
-		head = jitteredRetry()
-	case heartbeat:
-		head = p.hub.HeartbeatWire()
-	}
-	bufs := chunk(sc.bufs[:0], sc.size[:0], head, events, closed)
+	bufs := chunk(sc.bufs[:0], sc.size[:0], p.hub.besides(heartbeat, closed, reason), events, closed)
 	sc.bufs = bufs[:0]
 	clear(events)
 	if cap(events) <= 64 {

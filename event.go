@@ -134,9 +134,9 @@ func (e *Event) Validate(maxData int) error {
 			return err
 		}
 	}
-	for what, v := range map[string]string{"connection": e.Connection, "exclude": e.Exclude} {
-		if v != "" {
-			if err := checkField(what, v, maxNameLen); err != nil {
+	for _, f := range [...]struct{ what, v string }{{"connection", e.Connection}, {"exclude", e.Exclude}} {
+		if f.v != "" {
+			if err := checkField(f.what, f.v, maxNameLen); err != nil {
 				return err
 			}
 		}

@@ -393,25 +393,7 @@ func TestServerSlowSubscriber(t *testing.T) {
 		}
 	`)
 		// A client that never reads: its buffers fill, then its queue.
-		var slow io.ReadCloser
-		if path == pathDetached {
-			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(conn, "GET /events?topic=big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-			time.AfterFunc(20*time.Second, func() { conn.Close() })
-			slow = conn
-		} else {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url("/events?topic=big"), nil)
-			resp, err := s.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			slow = resp.Body
-		}
+		slow := s.openUnread(path, "/events?topic=big")
 		defer slow.Close()
 		fast := s.subscribe("/events?topic=big")
 		fast.nextEvent()
@@ -621,22 +603,7 @@ func TestServerSlowThenRecovers(t *testing.T) {
 			max_event_size 100KiB
 		}
 	`)
-		var body io.ReadCloser
-		if path == pathDetached {
-			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(conn, "GET /events?topic=stall HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-			body = conn
-		} else {
-			req, _ := http.NewRequest(http.MethodGet, s.url("/events?topic=stall"), nil)
-			resp, err := s.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body = resp.Body
-		}
+		body := s.openUnread(path, "/events?topic=stall")
 		defer body.Close()
 		time.Sleep(200 * time.Millisecond)
 
@@ -664,4 +631,29 @@ func TestServerSlowThenRecovers(t *testing.T) {
 			t.Fatal("the subscriber that caught up did not get the next event")
 		}
 	})
+}
+
+// openUnread opens a stream whose body the test reads only when it wants:
+// over HTTP/1.1 a raw connection (so the response is not read ahead into a
+// client buffer), over h2c a request whose body is left alone. It is closed
+// after 20 seconds at the latest.
+func (s *testServer) openUnread(path, target string) io.ReadCloser {
+	s.t.Helper()
+	if path == pathDetached {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", target)
+		time.AfterFunc(20*time.Second, func() { conn.Close() })
+		return conn
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	s.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url(target), nil)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp.Body
 }

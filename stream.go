@@ -49,14 +49,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		events, heartbeat, closed, reason := sub.take(batch[:0])
-		var last []byte
-		switch {
-		case closed && isShutdown(reason):
-			last = jitteredRetry()
-		case heartbeat:
-			last = h.hub.HeartbeatWire()
-		}
-		err := out.send(last, events)
+		err := out.send(h.hub.besides(heartbeat, closed, reason), events)
 		clear(events)
 		batch = events
 		if closed {
@@ -150,10 +143,17 @@ func resetData(sub *Subscription) []byte {
 	return data
 }
 
-// isShutdown tells the reasons after which the client should come back at
-// once rather than after its usual retry delay.
-func isShutdown(reason string) bool {
-	return reason == reasonStopping || reason == reasonHubClosed
+// besides is what a write carries besides the events taken with it: a
+// short retry hint when the stream ends for a shutdown, so the client comes
+// back at once rather than after its usual delay, or a heartbeat when due.
+func (h *Hub) besides(heartbeat, closed bool, reason string) []byte {
+	switch {
+	case closed && (reason == reasonStopping || reason == reasonHubClosed):
+		return jitteredRetry()
+	case heartbeat:
+		return h.HeartbeatWire()
+	}
+	return nil
 }
 
 // jitteredRetry is a retry hint of 0.5-1.5s, so the clients of a stopped
