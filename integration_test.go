@@ -380,6 +380,49 @@ func TestServerLimits(t *testing.T) {
 	})
 }
 
+func TestServerRefusalsCarryRetryAfter(t *testing.T) {
+	s := startServer(t, `
+	sse /events {
+		max_subscribers 1
+	}
+`)
+	s.subscribe("/events?topic=a")
+	resp, err := http.Get(s.url("/events?topic=a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a full route answered %d with Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestServerConnectedEventOffAndOptions(t *testing.T) {
+	s := startServer(t, `
+	sse /events {
+		connected_event off
+	}
+	sse /publish {
+		publish
+	}
+`)
+	st := s.subscribe("/events?topic=quiet")
+	id := s.mustPublish("/publish", `{"topic":"quiet","data":"first"}`)
+	if ev := st.nextEvent(); ev.ID != id || ev.Name != "" {
+		t.Errorf("with connected_event off the first event was %+v, want the published one", ev)
+	}
+
+	req, _ := http.NewRequest(http.MethodOptions, s.url("/publish"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Allow") != "GET, POST, OPTIONS" {
+		t.Errorf("OPTIONS answered %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
 func TestServerSlowSubscriber(t *testing.T) {
 	forEachPath(t, func(t *testing.T, path string) {
 		s := startServerFor(t, path, `
@@ -459,6 +502,11 @@ func TestServerPolling(t *testing.T) {
 	got = poll("topic=p&wait=20&last_event_id=" + id)
 	if len(got.Events) != 1 || got.Events[0].Data != "two" {
 		t.Errorf("long-poll: %+v", got)
+	}
+	// An id from another run of the hub cannot be resumed from.
+	got = poll("topic=p&last_event_id=zzzzzz-3")
+	if got.Reset == nil || got.Reset.Reason != "epoch" || got.Reset.LastEventID != "zzzzzz-3" || len(got.Events) != 0 {
+		t.Errorf("poll with a foreign id: %+v", got)
 	}
 }
 
