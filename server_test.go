@@ -304,7 +304,7 @@ func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) 
 		cancel()
 		return nil, resp.StatusCode
 	}
-	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 10000), cancel: cancel, raw: new(syncBuffer)}
+	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 1024), cancel: cancel, raw: new(syncBuffer)}
 	go st.read()
 	s.t.Cleanup(st.close)
 	return st, resp.StatusCode
