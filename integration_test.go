@@ -644,7 +644,7 @@ func TestServerSlowThenRecovers(t *testing.T) {
 		s := startServerFor(t, path, `
 		sse /events {
 			buffer 1000
-			write_timeout 2s
+			write_timeout 4s
 		}
 		sse /publish {
 			publish
@@ -671,7 +671,7 @@ func TestServerSlowThenRecovers(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(3 * time.Second) // past write_timeout since the stalled write
+		time.Sleep(5 * time.Second) // past write_timeout since the stalled write
 		s.mustPublish("/publish", `{"topic":"stall","data":"after the stall"}`)
 		select {
 		case <-found:
