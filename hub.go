@@ -298,7 +298,12 @@ func (h *Hub) sweep() {
 }
 
 // sweepInterval is a quarter of the heartbeat, within [50ms, 1s]: often
-// enough that heartbeats and deadlines are late by little.
+// enough that heartbeats and deadlines are late by little. Without
+// heartbeats only max_duration deadlines need it: once a second.
 func (h *Hub) sweepInterval() time.Duration {
-	return min(max(h.Config().Heartbeat/4, 50*time.Millisecond), time.Second)
+	hb := h.Config().Heartbeat
+	if hb <= 0 {
+		return time.Second
+	}
+	return min(max(hb/4, 50*time.Millisecond), time.Second)
 }
