@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -704,4 +706,21 @@ func (s *testServer) openUnread(path, target string) io.ReadCloser {
 		s.t.Fatal(err)
 	}
 	return resp.Body
+}
+
+func TestServerRejectsNegativeHistoryInJSON(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "caddy.json")
+	port := freePort(t)
+	body := fmt.Sprintf(`{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:%d"],
+		"routes":[{"handle":[{"handler":"sse","history":-1}]}]}}}}}`, port)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildCaddy(t), "validate", "--config", cfg)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "history -1: must not be negative") {
+		t.Errorf("want a clear error for a negative history, got %v:\n%s", err, out)
+	}
 }

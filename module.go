@@ -170,6 +170,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.gen = app.(*caddyevents.App)
 
+	// Checked here, not in Validate: a new hub is built from them below.
+	switch {
+	case h.History != nil && *h.History < 0:
+		return fmt.Errorf("history %d: must not be negative", *h.History)
+	case h.Heartbeat != nil && *h.Heartbeat < 0:
+		return fmt.Errorf("heartbeat %s: must not be negative", time.Duration(*h.Heartbeat))
+	case h.HistoryMaxAge < 0:
+		return fmt.Errorf("history max age %s: must not be negative", time.Duration(h.HistoryMaxAge))
+	}
 	entry, _, err := hubs.LoadOrNew(h.Hub, func() (caddy.Destructor, error) {
 		return &hubEntry{Hub: NewHub(h.hubSettings().config())}, nil
 	})
@@ -207,17 +216,13 @@ func (h *Handler) Validate() error {
 		}
 	}
 	switch {
-	case h.History != nil && *h.History < 0:
-		return fmt.Errorf("history %d: must not be negative", *h.History)
-	case h.Heartbeat != nil && *h.Heartbeat < 0:
-		return fmt.Errorf("heartbeat %s: must not be negative", time.Duration(*h.Heartbeat))
 	case h.Buffer < 1:
 		return fmt.Errorf("buffer %d: must be at least 1", h.Buffer)
 	case h.MaxEventSize < 1:
 		return fmt.Errorf("max_event_size %d: must be positive", h.MaxEventSize)
 	case h.MaxSubscribers < 0 || h.MaxSubscribersPerIP < 0:
 		return errors.New("max_subscribers: must not be negative")
-	case h.WriteTimeout < 0 || h.MaxDuration < 0 || h.Retry < 0 || h.HistoryMaxAge < 0:
+	case h.WriteTimeout < 0 || h.MaxDuration < 0 || h.Retry < 0:
 		return errors.New("durations must not be negative")
 	case h.CORS != nil && len(h.CORS.Origins) == 0:
 		return errors.New("cors: at least one origin is required")
