@@ -8,13 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 )
 
 func init() {
@@ -111,7 +109,6 @@ type Handler struct {
 	hub     *Hub
 	entry   *hubEntry
 	gen     *caddyevents.App // identifies the config this handler belongs to
-	logger  *zap.Logger
 	streams *streamSet
 	limits  *limiter
 	invalid error // a conflict found while provisioning, reported by Validate
@@ -138,7 +135,6 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and joins the hub named by the config, creating
 // it if this is its first use.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
 	if h.Hub == "" {
 		h.Hub = defaultHub
 	}
@@ -272,14 +268,14 @@ func (f eventHandler) Handle(context.Context, caddy.Event) error {
 type streamSet struct {
 	mu      sync.Mutex
 	subs    map[*Subscriber]struct{}
-	stopped atomic.Bool
+	stopped bool
 }
 
 // add registers a stream; it fails once the set was stopped.
 func (ss *streamSet) add(s *Subscriber) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.stopped.Load() {
+	if ss.stopped {
 		return false
 	}
 	if ss.subs == nil {
@@ -298,7 +294,7 @@ func (ss *streamSet) remove(s *Subscriber) {
 func (ss *streamSet) closeAll(reason string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.stopped.Store(true)
+	ss.stopped = true
 	for s := range ss.subs {
 		s.Close(reason)
 	}
