@@ -28,6 +28,28 @@ func selectorMatches(sel, topic string) bool {
 	return sel == topic
 }
 
+// selectorCovers reports whether selector sel grants requested, itself a
+// selector: every topic requested can match, sel matches too. "*" covers
+// everything; "news/*" covers "news/uk" and "news/uk/*"; "news/uk" covers
+// only itself.
+func selectorCovers(sel, requested string) bool {
+	prefix, wild := strings.CutSuffix(sel, "*")
+	if !wild {
+		return sel == requested
+	}
+	return strings.HasPrefix(requested, prefix)
+}
+
+// anyCovers reports whether one of the selectors covers requested.
+func anyCovers(selectors []string, requested string) bool {
+	for _, sel := range selectors {
+		if selectorCovers(sel, requested) {
+			return true
+		}
+	}
+	return false
+}
+
 // matchesAny reports whether any selector covers any of the topics.
 func matchesAny(selectors, topics []string) bool {
 	for _, s := range selectors {
