@@ -41,6 +41,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_subscribers <n> [per_ip <n>]
 //	    max_event_size  <size>
 //	    cors            <origin>... [credentials]
+//	    query_topics    <selector>...
+//	    publish_origins <origin>...
 //	    transport       memory
 //	}
 //
@@ -114,6 +116,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		case "cors":
 			err = h.parseCORS(d, args)
+		case "query_topics":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.QueryTopics = args
+		case "publish_origins":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.PublishOrigins = args
 		case "transport":
 			if len(args) > 0 && args[0] != "memory" {
 				return d.Errf("transport %q: only memory is available", args[0])

@@ -200,6 +200,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{Transport: "memory"},
 		},
 		{
+			name:  "query_topics with placeholders",
+			input: "sse {\n\ttopic user/{http.auth.user.id}\n\tquery_topics public/* user/{http.auth.user.id}/*\n}",
+			want: Handler{
+				Topics:      []string{"user/{http.auth.user.id}"},
+				QueryTopics: []string{"public/*", "user/{http.auth.user.id}/*"},
+			},
+		},
+		{
+			name:  "publish_origins",
+			input: "sse {\n\tpublish\n\tpublish_origins https://app.example https://admin.example:8443\n}",
+			want:  Handler{Publish: true, PublishOrigins: []string{"https://app.example", "https://admin.example:8443"}},
+		},
+		{
 			name: "every subdirective",
 			input: `sse {
 				hub chat
@@ -291,6 +304,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"hub with two names", "sse {\n\thub a b\n}", "wrong argument count", 2, ""},
 		{"topic without template", "sse {\n\ttopic\n}", "wrong argument count", 2, ""},
 		{"publish with argument", "sse {\n\tpublish yes\n}", "wrong argument count", 2, ""},
+		{"query_topics without selector", "sse {\n\tquery_topics\n}", "wrong argument count", 2, ""},
+		{"duplicate query_topics", "sse {\n\tquery_topics a\n\tquery_topics b\n}", `duplicate subdirective "query_topics"`, 3, ""},
+		{"publish_origins without origin", "sse {\n\tpublish_origins\n}", "wrong argument count", 2, ""},
 
 		// history
 		{"history without count", "sse {\n\thistory\n}", "wrong argument count", 2, ""},

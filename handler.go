@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -48,24 +47,30 @@ func (h *Handler) allow() string {
 }
 
 // setCORS adds the CORS response headers for an allowed Origin, and on a
-// preflight the methods and request headers that may follow.
+// preflight the methods and request headers that may follow. Origins in
+// publish_origins are allowed on publish routes even without cors, since a
+// page of theirs cannot publish JSON without a preflight.
 func (h *Handler) setCORS(w http.ResponseWriter, r *http.Request, preflight bool) {
 	origin := r.Header.Get("Origin")
-	if h.CORS == nil || origin == "" {
+	if origin == "" || (h.CORS == nil && !h.Publish) {
 		return
 	}
 	hdr := w.Header()
 	hdr.Add("Vary", "Origin")
-	anyOrigin := slices.Contains(h.CORS.Origins, "*")
-	if !anyOrigin && !slices.Contains(h.CORS.Origins, origin) {
+	var credentials, anyOrigin bool
+	switch {
+	case h.CORS != nil && allowsOrigin(h.CORS.Origins, origin):
+		credentials, anyOrigin = h.CORS.Credentials, slices.Contains(h.CORS.Origins, "*")
+	case h.Publish && allowsOrigin(h.PublishOrigins, origin):
+	default:
 		return
 	}
-	if anyOrigin && !h.CORS.Credentials {
+	if anyOrigin && !credentials {
 		hdr.Set("Access-Control-Allow-Origin", "*")
 	} else {
 		hdr.Set("Access-Control-Allow-Origin", origin)
 	}
-	if h.CORS.Credentials {
+	if credentials {
 		hdr.Set("Access-Control-Allow-Credentials", "true")
 	}
 	if preflight {
@@ -123,40 +128,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 	return nil
-}
-
-// requestTopics are the selectors a subscriber asked for: the `topic` query
-// parameters and the route's templates, resolved for this request, without
-// duplicates.
-func (h *Handler) requestTopics(r *http.Request) ([]string, error) {
-	topics := r.URL.Query()["topic"]
-	if len(h.Topics) > 0 {
-		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		if repl == nil {
-			repl = caddy.NewReplacer()
-		}
-		for _, tpl := range h.Topics {
-			t, err := repl.ReplaceOrErr(tpl, true, true)
-			if err != nil {
-				return nil, errStatus(http.StatusBadRequest, "topic template %q cannot be resolved for this request: %v", tpl, err)
-			}
-			topics = append(topics, t)
-		}
-	}
-	if len(topics) == 0 {
-		return nil, errStatus(http.StatusBadRequest, "no topic: add ?topic=<name> to the URL")
-	}
-	if len(topics) > maxTopics {
-		return nil, errStatus(http.StatusBadRequest, "too many topics: %d, at most %d", len(topics), maxTopics)
-	}
-	slices.Sort(topics)
-	topics = slices.Compact(topics)
-	for _, t := range topics {
-		if err := checkSelector(t); err != nil {
-			return nil, errStatus(http.StatusBadRequest, "%v", err)
-		}
-	}
-	return topics, nil
 }
 
 // lastEventID is where a client resumes: the Last-Event-ID header, or the

@@ -311,7 +311,8 @@ func TestServerCORS(t *testing.T) {
 	}
 	sse /publish {
 		publish
-		cors * credentials
+		publish_origins https://any.example
+		cors https://any.example credentials
 	}
 `)
 	for _, tc := range []struct {
@@ -320,6 +321,7 @@ func TestServerCORS(t *testing.T) {
 		{"/events?topic=a", "https://app.example", "https://app.example", "GET, OPTIONS", ""},
 		{"/events?topic=a", "https://evil.example", "", "", ""},
 		{"/publish", "https://any.example", "https://any.example", "GET, POST, OPTIONS", "true"},
+		{"/publish", "https://evil.example", "", "", ""},
 	} {
 		req, _ := http.NewRequest(http.MethodOptions, s.url(tc.path), nil)
 		req.Header.Set("Origin", tc.origin)

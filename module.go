@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -103,7 +104,22 @@ type Handler struct {
 	// publishes get 413. Default: 65536.
 	MaxEventSize int `json:"max_event_size,omitempty"`
 
-	// CORS lets pages from other origins subscribe and publish.
+	// QueryTopics are the selectors (placeholders allowed, resolved per
+	// request with literal values) that the `topic` query parameters of a
+	// subscriber must fall within; a query topic outside them is refused
+	// with 403. Without it, a route that has Topics takes no query topics
+	// and a route without Topics takes any. ["*"] allows any explicitly.
+	QueryTopics []string `json:"query_topics,omitempty"`
+
+	// PublishOrigins are the browser origins (e.g. "https://app.example",
+	// or "*") whose pages may publish on this route. A publish whose
+	// Sec-Fetch-Site or Origin shows another site is refused with 403
+	// unless its origin is listed; requests without those headers (curl,
+	// servers) are not affected. Default: none.
+	PublishOrigins []string `json:"publish_origins,omitempty"`
+
+	// CORS lets pages from other origins subscribe (and, with
+	// PublishOrigins, publish).
 	CORS *CORS `json:"cors,omitempty"`
 
 	hub     *Hub
@@ -116,11 +132,13 @@ type Handler struct {
 
 // CORS configures cross-origin access.
 type CORS struct {
-	// Origins allowed to subscribe and publish, e.g. "https://app.example";
-	// "*" allows any origin.
+	// Origins allowed to subscribe, e.g. "https://app.example"; "*"
+	// allows any origin.
 	Origins []string `json:"origins,omitempty"`
 	// Credentials allows cookies and HTTP authentication on cross-origin
-	// requests; the allowed origin is then echoed rather than "*".
+	// requests; the allowed origin is then echoed rather than "*". It
+	// cannot be combined with the origin "*": any site could then read
+	// a visitor's private streams.
 	Credentials bool `json:"credentials,omitempty"`
 }
 
@@ -222,6 +240,23 @@ func (h *Handler) Validate() error {
 		return errors.New("durations must not be negative")
 	case h.CORS != nil && len(h.CORS.Origins) == 0:
 		return errors.New("cors: at least one origin is required")
+	case h.CORS != nil && h.CORS.Credentials && slices.Contains(h.CORS.Origins, "*"):
+		return errors.New("cors: * cannot be combined with credentials; list the origins that may send cookies")
+	case len(h.PublishOrigins) > 0 && !h.Publish:
+		return errors.New("publish_origins: this route does not publish; add publish")
+	}
+	for _, t := range h.QueryTopics {
+		if err := checkSelector(t); err != nil {
+			return fmt.Errorf("query_topics: %w", err)
+		}
+	}
+	if h.CORS != nil {
+		if err := checkOrigins("cors origin", h.CORS.Origins); err != nil {
+			return err
+		}
+	}
+	if err := checkOrigins("publish_origins", h.PublishOrigins); err != nil {
+		return err
 	}
 	return nil
 }

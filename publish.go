@@ -30,6 +30,9 @@ type publishResult struct {
 // answers with their ids. Nothing is published unless every event of the
 // request is valid.
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
+	if err := h.checkPublishOrigin(r); err != nil {
+		return writeError(w, 0, err)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody())))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
