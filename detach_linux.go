@@ -145,6 +145,10 @@ func (w *closeWatcher) close() {
 	_, _ = unix.Write(w.wakefd, one[:])
 }
 
+// maxIOV is how many buffers one writev takes (the kernel's IOV_MAX);
+// more fail with EINVAL.
+const maxIOV = 1024
+
 // writeNow writes as much of bufs as the socket takes without waiting and
 // consumes it from bufs; done reports that nothing is left. It spares the
 // pool's workers both a wait on a full socket and the cost of a deadline.
@@ -153,22 +157,36 @@ func writeNow(sc syscall.Conn, bufs *net.Buffers) (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	var n int
 	var werr error
 	if err := raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Writev(int(fd), *bufs)
+		for len(*bufs) > 0 {
+			part := (*bufs)[:min(len(*bufs), maxIOV)]
+			var n int
+			if n, werr = unix.Writev(int(fd), part); werr != nil {
+				break
+			}
+			full := n < buffersLen(part)
+			consume(bufs, n)
+			if full {
+				break
+			}
+		}
 		return true // never wait for the socket to drain
 	}); err != nil {
 		return false, err
 	}
-	if werr == unix.EAGAIN || werr == unix.EINTR {
-		return false, nil
-	}
-	if werr != nil {
+	if werr != nil && werr != unix.EAGAIN && werr != unix.EINTR {
 		return false, werr
 	}
-	consume(bufs, n)
 	return len(*bufs) == 0, nil
+}
+
+func buffersLen(bufs net.Buffers) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // consume drops the first n bytes from bufs.
