@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -130,6 +131,13 @@ func (p *writerPool) enqueue(subs []*Subscriber) {
 		s.det.readyAt = now
 	}
 	p.mu.Lock()
+	if p.closing {
+		// The workers may be gone: a stream whose slow write ended after
+		// the hub closed still needs its last write and its release.
+		p.mu.Unlock()
+		go p.serveAll(slices.Clone(subs))
+		return
+	}
 	p.ready = append(p.ready, subs...)
 	p.mu.Unlock()
 	for range min(len(subs), cap(p.wake)) {
@@ -194,6 +202,14 @@ func (p *writerPool) work() {
 		// The writes never block, so without this a busy worker would keep
 		// its thread for a whole time slice while publish requests wait.
 		runtime.Gosched()
+	}
+}
+
+// serveAll serves streams outside the workers.
+func (p *writerPool) serveAll(subs []*Subscriber) {
+	var scratch writeScratch
+	for _, s := range subs {
+		p.serve(s, &scratch)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestConsume(t *testing.T) {
@@ -73,5 +74,53 @@ func TestWriteNowManyBuffers(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, want.Bytes()) {
 		t.Fatalf("read %d bytes, want %d", len(b), want.Len())
+	}
+}
+
+// TestPoolServesStreamsQueuedAfterClose: a stream that needs its writer
+// after the hub closed (its slow write ended late) still gets its last
+// write and is released, rather than stranded with its connection open.
+func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
+	h := NewHub(HubConfig{History: 10})
+	pool, err := h.writers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := newSubscriber("x", []string{"t"}, 10, time.Now())
+	left := make(chan struct{})
+	d := &detached{conn: server, sc: server.(syscall.Conn), timeout: time.Second, leave: func() { close(left) }, pool: pool}
+	if d.token, err = pool.watcher.add(s, d.sc); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.det = d
+	s.mu.Unlock()
+
+	h.Close()
+	s.Close(reasonHubClosed) // as the late write's release would find it
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was stranded after the hub closed")
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(client)
+	if err != nil || !bytes.Contains(b, []byte("retry:")) || !bytes.HasSuffix(b, lastChunk) {
+		t.Fatalf("the client read %q (%v); want a retry hint and the last chunk, then EOF", b, err)
 	}
 }
