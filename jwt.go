@@ -200,14 +200,14 @@ func (j *JWT) verify(raw string) (*grant, error) {
 	claims := new(tokenClaims)
 	token, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil })
 	if err != nil {
-		return nil, invalidToken(j.tokenProblem(token, err))
+		return nil, invalidToken(j.tokenProblem(token, claims, err))
 	}
 	return claims.grant(), nil
 }
 
 // tokenProblem says why a token was refused, in words of our own: the
 // library's messages may quote parts of the token.
-func (j *JWT) tokenProblem(token *jwt.Token, err error) string {
+func (j *JWT) tokenProblem(token *jwt.Token, claims *tokenClaims, err error) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
@@ -223,6 +223,10 @@ func (j *JWT) tokenProblem(token *jwt.Token, err error) string {
 		return "wrong issuer"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && j.Issuer != "" && claims.Issuer == "":
+		return "without issuer"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && j.Audience != "" && len(claims.Audience) == 0:
+		return "without audience"
 	}
 	return "not valid"
 }
