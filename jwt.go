@@ -200,7 +200,7 @@ func (j *JWT) verify(raw string) (*grant, error) {
 	claims := new(tokenClaims)
 	token, err := j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return j.key, nil })
 	if err != nil {
-		return nil, invalidToken(j.tokenProblem(token, claims, err))
+		return nil, invalidToken("invalid token: %s", j.tokenProblem(token, claims, err))
 	}
 	return claims.grant(), nil
 }
@@ -224,9 +224,9 @@ func (j *JWT) tokenProblem(token *jwt.Token, claims *tokenClaims, err error) str
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return "wrong audience"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && j.Issuer != "" && claims.Issuer == "":
-		return "without issuer"
+		return "no issuer"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && j.Audience != "" && len(claims.Audience) == 0:
-		return "without audience"
+		return "no audience"
 	}
 	return "not valid"
 }
@@ -263,7 +263,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 	raw := j.tokenFrom(r)
 	if raw == "" {
 		if len(needed) > 0 {
-			return time.Time{}, invalidToken(fmt.Sprintf("missing; topic %q needs one", needed[0]))
+			return time.Time{}, invalidToken("no token: subscribing to %q needs one", needed[0])
 		}
 		return time.Time{}, nil
 	}
@@ -286,7 +286,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 func (j *JWT) publishGrant(r *http.Request) (*grant, error) {
 	raw := j.tokenFrom(r)
 	if raw == "" {
-		return nil, invalidToken("missing; publishing needs one")
+		return nil, invalidToken("no token: publishing needs one")
 	}
 	return j.verify(raw)
 }
@@ -309,8 +309,8 @@ func (g *grant) authorizePublish(events []*Event) error {
 }
 
 // invalidToken is the 401 for a missing or unacceptable token.
-func invalidToken(problem string) httpError {
-	e := errStatus(http.StatusUnauthorized, "token %s", problem)
+func invalidToken(format string, args ...any) httpError {
+	e := errStatus(http.StatusUnauthorized, format, args...)
 	e.authenticate = `Bearer error="invalid_token"`
 	return e
 }

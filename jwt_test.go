@@ -280,7 +280,7 @@ func TestJWTRefusesTokens(t *testing.T) {
 			name:  "issuer required but missing",
 			cfg:   JWT{Key: testSecret, Issuer: "https://auth.example"},
 			token: func(t *testing.T) string { return signFor(t, "HS256", claims) },
-			want:  "without issuer",
+			want:  "no issuer",
 		},
 		{
 			name:  "wrong audience",
@@ -292,7 +292,7 @@ func TestJWTRefusesTokens(t *testing.T) {
 			name:  "audience required but missing",
 			cfg:   JWT{Key: testSecret, Audience: "sse"},
 			token: func(t *testing.T) string { return signFor(t, "HS256", claims) },
-			want:  "without audience",
+			want:  "no audience",
 		},
 		{
 			name:  "not a token",
@@ -496,7 +496,7 @@ func TestJWTAuthorizePublish(t *testing.T) {
 
 	j := provisioned(t, JWT{Key: testSecret, Public: []string{"*"}})
 	_, err := j.publishGrant(httptest.NewRequest(http.MethodPost, "/", nil))
-	wantTokenError(t, err, http.StatusUnauthorized, "missing")
+	wantTokenError(t, err, http.StatusUnauthorized, "no token: publishing needs one")
 }
 
 func TestJWTTokenLookupOrder(t *testing.T) {
