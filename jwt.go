@@ -170,10 +170,10 @@ type scopeClaims struct {
 	Publish   []string `json:"publish,omitempty"`
 }
 
-// grant returns what the claims allow: the "sse" claim when present, else
+// granted returns what the claims allow: the "sse" claim when present, else
 // the "mercure" one. Selectors that are not valid cannot match a valid
 // request and are dropped.
-func (c *tokenClaims) grant() *grant {
+func (c *tokenClaims) granted() *grant {
 	g := new(grant)
 	if c.ExpiresAt != nil {
 		g.expires = c.ExpiresAt.Time
@@ -202,7 +202,7 @@ func (j *JWT) verify(raw string) (*grant, error) {
 	if err != nil {
 		return nil, invalidToken("invalid token: %s", j.tokenProblem(token, claims, err))
 	}
-	return claims.grant(), nil
+	return claims.granted(), nil
 }
 
 // tokenProblem says why a token was refused, in words of our own: the

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +348,34 @@ func TestSSETokenCommand(t *testing.T) {
 	msg, err := exec.Command(bin, "sse-token", "--key", "short", "--subscribe", "a").CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "at least 32 bytes") {
 		t.Errorf("a short secret: %v, %s", err, msg)
+	}
+}
+
+func TestJWTServerConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, jwt, want string
+	}{
+		{"no key", "alg HS256", "jwt: key or key_file is required"},
+		{"key of the wrong type", "alg ES256\n\t\t\tkey " + testSecret, "jwt: alg ES256 wants a PEM public key: no PEM block found"},
+		{"alg none", "alg none\n\t\t\tkey " + testSecret, "none\\\": want one of HS256"}, // quotes are escaped in the JSON log
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "Caddyfile")
+			site := "{\n\tadmin off\n\tstorage file_system " + filepath.Join(dir, "data") + "\n}\n:0 {\n\tsse {\n\t\tjwt {\n\t\t\t" + tc.jwt + "\n\t\t}\n\t}\n}\n"
+			if err := os.WriteFile(cfg, []byte(site), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(buildCaddy(t), "validate", "--adapter", "caddyfile", "--config", cfg)
+			cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("caddy validate: %v, want an error containing %q:\n%s", err, tc.want, out)
+			}
+			if strings.Contains(string(out), testSecret) {
+				t.Errorf("caddy validate repeated the secret:\n%s", out)
+			}
+		})
 	}
 }
