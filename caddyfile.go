@@ -44,9 +44,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    query_topics    <selector>...
 //	    publish_origins <origin>...
 //	    transport       memory
+//	    jwt {
+//	        alg      <alg>
+//	        key      <secret> | key_file <path>
+//	        issuer   <iss>
+//	        audience <aud>
+//	        leeway   <duration>
+//	        cookie   <name>
+//	        query    <name>
+//	        public   <selector>...
+//	    }
 //	}
 //
-// Every subdirective may appear once.
+// Every subdirective, and every option of the jwt block, may appear once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -131,6 +141,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("transport %q: only memory is available", args[0])
 			}
 			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
+		case "jwt":
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			err = h.parseJWT(d)
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
@@ -203,6 +218,52 @@ func (h *Handler) parseCORS(d *caddyfile.Dispenser, args []string) error {
 		return d.Err("cors: at least one origin is required, or * for any")
 	}
 	h.CORS = cors
+	return nil
+}
+
+// parseJWT reads the jwt block. Values are judged when the config is
+// provisioned, so JSON configs get the same errors.
+func (h *Handler) parseJWT(d *caddyfile.Dispenser) error {
+	j := new(JWT)
+	seen := make(map[string]bool)
+	for d.NextBlock(1) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("jwt: duplicate option %q", name)
+		}
+		seen[name] = true
+		args := d.RemainingArgs()
+		var err error
+		switch name {
+		case "alg":
+			err = oneArg(d, args, func(v string) error { j.Alg = v; return nil })
+		case "key":
+			err = oneArg(d, args, func(v string) error { j.Key = v; return nil })
+		case "key_file":
+			err = oneArg(d, args, func(v string) error { j.KeyFile = v; return nil })
+		case "issuer":
+			err = oneArg(d, args, func(v string) error { j.Issuer = v; return nil })
+		case "audience":
+			err = oneArg(d, args, func(v string) error { j.Audience = v; return nil })
+		case "leeway":
+			err = oneArg(d, args, durationInto(d, "jwt leeway", &j.Leeway))
+		case "cookie":
+			err = oneArg(d, args, func(v string) error { j.Cookie = v; return nil })
+		case "query":
+			err = oneArg(d, args, func(v string) error { j.Query = v; return nil })
+		case "public":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			j.Public = args
+		default:
+			return d.Errf("jwt: unrecognized option %q", name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h.JWT = j
 	return nil
 }
 

@@ -213,6 +213,45 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{Publish: true, PublishOrigins: []string{"https://app.example", "https://admin.example:8443"}},
 		},
 		{
+			name:  "jwt with a key",
+			input: "sse {\n\tjwt {\n\t\tkey {env.SSE_JWT_KEY}\n\t}\n}",
+			want:  Handler{JWT: &JWT{Key: "{env.SSE_JWT_KEY}"}},
+		},
+		{
+			name: "jwt with every option",
+			input: `sse {
+				jwt {
+					alg      RS256
+					key_file /etc/caddy/jwt.pem
+					issuer   https://auth.example
+					audience sse
+					leeway   5s
+					cookie   auth
+					query    access_token
+					public   news/* status
+				}
+				publish
+			}`,
+			want: Handler{
+				Publish: true,
+				JWT: &JWT{
+					Alg:      "RS256",
+					KeyFile:  "/etc/caddy/jwt.pem",
+					Issuer:   "https://auth.example",
+					Audience: "sse",
+					Leeway:   dur(5 * time.Second),
+					Cookie:   "auth",
+					Query:    "access_token",
+					Public:   []string{"news/*", "status"},
+				},
+			},
+		},
+		{
+			name:  "jwt without a block is judged at provision",
+			input: "sse {\n\tjwt\n}",
+			want:  Handler{JWT: &JWT{}},
+		},
+		{
 			name: "every subdirective",
 			input: `sse {
 				hub chat
@@ -387,6 +426,24 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			want:  `transport "redis": only memory is available`,
 			line:  2,
 		},
+
+		// jwt
+		{"jwt with an argument", "sse {\n\tjwt HS256 {\n\t\tkey k\n\t}\n}", "wrong argument count", 2, ""},
+		{"duplicate jwt", "sse {\n\tjwt {\n\t\tkey k\n\t}\n\tjwt {\n\t\tkey k\n\t}\n}", `duplicate subdirective "jwt"`, 5, ""},
+		{"jwt duplicate option", "sse {\n\tjwt {\n\t\tkey a\n\t\tkey b\n\t}\n}", `jwt: duplicate option "key"`, 4, ""},
+		{"jwt unknown option", "sse {\n\tjwt {\n\t\tsecret a\n\t}\n}", `jwt: unrecognized option "secret"`, 3, ""},
+		{"jwt key without value", "sse {\n\tjwt {\n\t\tkey\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt key with two values", "sse {\n\tjwt {\n\t\tkey a b\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt alg without value", "sse {\n\tjwt {\n\t\talg\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt key_file with two paths", "sse {\n\tjwt {\n\t\tkey_file a b\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt issuer without value", "sse {\n\tjwt {\n\t\tissuer\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt audience with two values", "sse {\n\tjwt {\n\t\taudience a b\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt cookie without name", "sse {\n\tjwt {\n\t\tcookie\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt query with two names", "sse {\n\tjwt {\n\t\tquery a b\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt public without selector", "sse {\n\tjwt {\n\t\tpublic\n\t}\n}", "wrong argument count", 3, ""},
+		{"jwt leeway bad duration", "sse {\n\tjwt {\n\t\tleeway soon\n\t}\n}", `jwt leeway "soon": want a duration`, 3, ""},
+		{"jwt leeway negative", "sse {\n\tjwt {\n\t\tleeway -1s\n\t}\n}", `jwt leeway "-1s": want a duration`, 3, ""},
+		{"jwt option with a block", "sse {\n\tjwt {\n\t\tkey a {\n\t\t\tx\n\t\t}\n\t}\n}", "jwt: unrecognized option", 3, ""},
 
 		// Errors point at the offending line of a longer block.
 		{"error deep in a block", "sse {\n\thub chat\n\tpublish\n\thistory 10\n\n\tbuffer 0\n}", "buffer", 6, ""},

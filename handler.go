@@ -93,6 +93,8 @@ type httpError struct {
 	err    error
 	// retryAfter, in seconds, is sent with 429 and 503.
 	retryAfter string
+	// authenticate is the WWW-Authenticate challenge sent with 401 and 403.
+	authenticate string
 }
 
 func (e httpError) Error() string { return e.err.Error() }
@@ -110,6 +112,9 @@ func writeError(w http.ResponseWriter, status int, err error) error {
 		status = he.status
 		if he.retryAfter != "" {
 			w.Header().Set("Retry-After", he.retryAfter)
+		}
+		if he.authenticate != "" {
+			w.Header().Set("WWW-Authenticate", he.authenticate)
 		}
 	}
 	if status == 0 {

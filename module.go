@@ -122,6 +122,10 @@ type Handler struct {
 	// PublishOrigins, publish).
 	CORS *CORS `json:"cors,omitempty"`
 
+	// JWT requires JSON Web Tokens to subscribe to topics that are not
+	// public and to publish. Default: none (no token is checked).
+	JWT *JWT `json:"jwt,omitempty"`
+
 	hub     *Hub
 	entry   *hubEntry
 	gen     *caddyevents.App // identifies the config this handler belongs to
@@ -164,6 +168,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.MaxEventSize == 0 {
 		h.MaxEventSize = defaultMaxEventSize
+	}
+	if h.JWT != nil {
+		if err := h.JWT.provision(); err != nil {
+			return fmt.Errorf("jwt: %w", err)
+		}
 	}
 	h.streams = new(streamSet)
 	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)

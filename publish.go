@@ -33,6 +33,13 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkPublishOrigin(r); err != nil {
 		return writeError(w, 0, err)
 	}
+	var token *grant
+	if h.JWT != nil {
+		var err error
+		if token, err = h.JWT.publishGrant(r); err != nil {
+			return writeError(w, 0, err)
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody())))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -44,6 +51,11 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 	events, batch, err := decodePublish(mediaType(r), body, h.MaxEventSize)
 	if err != nil {
 		return writeError(w, 0, err)
+	}
+	if token != nil {
+		if err := token.authorizePublish(events); err != nil {
+			return writeError(w, 0, err)
+		}
 	}
 	counts, err := h.hub.Publish(events)
 	if err != nil {

@@ -72,6 +72,10 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 	if err != nil {
 		return nil, nil, err
 	}
+	expires, err := h.JWT.authorizeSubscribe(r)
+	if err != nil {
+		return nil, nil, err
+	}
 	ip := clientIP(r)
 	if err := h.limits.acquire(ip); err != nil {
 		return nil, nil, err
@@ -82,6 +86,7 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 	if h.MaxDuration > 0 {
 		s.deadline = now.Add(jitter(time.Duration(h.MaxDuration), 0.8))
 	}
+	s.endBy(expires, reasonTokenExpired)
 	if !h.streams.add(s) {
 		h.limits.release(ip)
 		return nil, nil, errStopped
@@ -145,10 +150,11 @@ func resetData(sub *Subscription) []byte {
 
 // besides is what a write carries besides the events taken with it: a
 // short retry hint when the stream ends for a shutdown, so the client comes
-// back at once rather than after its usual delay, or a heartbeat when due.
+// back at once rather than after its usual delay (or, when its token
+// expired, as soon as it may have a fresh one), or a heartbeat when due.
 func (h *Hub) besides(heartbeat, closed bool, reason string) []byte {
 	switch {
-	case closed && (reason == reasonStopping || reason == reasonHubClosed):
+	case closed && (reason == reasonStopping || reason == reasonHubClosed || reason == reasonTokenExpired):
 		return jitteredRetry()
 	case heartbeat:
 		return h.HeartbeatWire()

@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"cmp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ const (
 	reasonStopping     = "stopping"
 	reasonHubClosed    = "hub_closed"
 	reasonPollComplete = "poll_complete"
+	reasonTokenExpired = "token_expired"
 )
 
 // Subscriber is one open stream. The hub pushes events into its queue; the
@@ -35,6 +37,9 @@ type Subscriber struct {
 
 	limit    int       // most events the queue may hold
 	deadline time.Time // when the stream must end; zero for never
+	// deadlineReason is why the stream ends at its deadline; empty for
+	// max_duration.
+	deadlineReason string
 
 	// mark is the last publish sequence delivered to this subscriber; the
 	// hub reads and writes it only under its write lock, to deliver an event
@@ -156,7 +161,7 @@ func (s *Subscriber) wrote(now time.Time) { s.lastWrite.Store(now.UnixNano()) }
 // asks for a heartbeat after the given silence.
 func (s *Subscriber) tick(now time.Time, heartbeat time.Duration) {
 	if !s.deadline.IsZero() && now.After(s.deadline) {
-		s.Close(reasonMaxDuration)
+		s.Close(cmp.Or(s.deadlineReason, reasonMaxDuration))
 		return
 	}
 	if heartbeat <= 0 || now.UnixNano()-s.lastWrite.Load() < int64(heartbeat) {
@@ -168,4 +173,12 @@ func (s *Subscriber) tick(now time.Time, heartbeat time.Duration) {
 		s.signal()
 	}
 	s.mu.Unlock()
+}
+
+// endBy brings the stream's deadline forward to t, for the given reason,
+// unless it already ends earlier. A zero t changes nothing.
+func (s *Subscriber) endBy(t time.Time, reason string) {
+	if !t.IsZero() && (s.deadline.IsZero() || t.Before(s.deadline)) {
+		s.deadline, s.deadlineReason = t, reason
+	}
 }
