@@ -2,7 +2,6 @@ package caddysse
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,32 +33,12 @@ func readmeSite(t *testing.T, name string) string {
 	return strings.Join(lines[1:len(lines)-1], "\n")
 }
 
-// get sends a GET with the header pairs and returns the status, headers
-// and body, reading no more than the opening of a stream.
-func (s *testServer) get(path string, header ...string) (int, http.Header, string) {
-	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.url(path), nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body []byte
-	if resp.Header.Get("Content-Type") != "text/event-stream" {
-		body, _ = io.ReadAll(resp.Body)
-	}
-	return resp.StatusCode, resp.Header, string(body)
-}
-
 // wantJSONError checks a refusal's status and that its body says why.
-func wantJSONError(t *testing.T, what string, status int, body string, wantStatus int, wantText string) {
+func wantJSONError(t *testing.T, what string, resp response, wantStatus int, wantText string) {
 	t.Helper()
 	var e struct{ Error string }
-	if status != wantStatus || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, wantText) {
-		t.Errorf("%s: %d %s; want %d with an error containing %q", what, status, body, wantStatus, wantText)
+	if resp.status != wantStatus || json.Unmarshal([]byte(resp.body), &e) != nil || !strings.Contains(e.Error, wantText) {
+		t.Errorf("%s: %d %s; want %d with an error containing %q", what, resp.status, resp.body, wantStatus, wantText)
 	}
 }
 
@@ -77,16 +56,15 @@ func TestServerSecurityBasicAuthExample(t *testing.T) {
 	alice := basicAuth("alice", "alice-secret")
 	bob := basicAuth("bob", "bob-secret")
 
-	if status, _, _ := s.get("/events"); status != http.StatusUnauthorized {
-		t.Errorf("without credentials: status %d, want 401", status)
+	if resp := s.send("GET", "/events", ""); resp.status != http.StatusUnauthorized {
+		t.Errorf("without credentials: status %d, want 401", resp.status)
 	}
 	for _, q := range []string{"user/bob", "user/*", "*", "announcementsX"} {
-		status, _, body := s.get("/events?topic="+url.QueryEscape(q), "Authorization", alice)
-		wantJSONError(t, "alice asking for ?topic="+q, status, body, http.StatusForbidden, "topic")
+		resp := s.send("GET", "/events?topic="+url.QueryEscape(q), "", "Authorization", alice)
+		wantJSONError(t, "alice asking for ?topic="+q, resp, http.StatusForbidden, "topic")
 	}
-	status, _, body := s.get("/events?topic=public/news", "Authorization", alice, "Accept", "application/json")
-	if status != http.StatusOK {
-		t.Errorf("alice adding public/news: %d %s", status, body)
+	if resp := s.send("GET", "/events?topic=public/news", "", "Authorization", alice, "Accept", "application/json"); resp.status != http.StatusOK {
+		t.Errorf("alice adding public/news: %d %s", resp.status, resp.body)
 	}
 
 	first := s.mustPublish("/publish", `{"topic":"announcements","data":"hello all"}`)
@@ -113,11 +91,7 @@ func TestServerSecurityBasicAuthExample(t *testing.T) {
 
 	// Polling from before everything returns alice's events only.
 	epoch, _, _ := parseID(first)
-	status, _, body = s.get("/events?last_event_id="+epoch+"-0", "Authorization", alice, "Accept", "application/json")
-	var poll pollResponse
-	if err := json.Unmarshal([]byte(body), &poll); status != http.StatusOK || err != nil {
-		t.Fatalf("poll: %d %s", status, body)
-	}
+	poll := s.poll("/events?last_event_id="+epoch+"-0", "Authorization", alice)
 	var got []string
 	for _, e := range poll.Events {
 		got = append(got, e.Data)
@@ -156,15 +130,15 @@ func TestServerSecurityForwardAuthExample(t *testing.T) {
 	sse /publish {
 		publish
 	}`)
-	if status, _, _ := s.get("/events", "X-User-Id", "bob"); status != http.StatusUnauthorized {
-		t.Errorf("no session: status %d, want the auth service's 401", status)
+	if resp := s.send("GET", "/events", "", "X-User-Id", "bob"); resp.status != http.StatusUnauthorized {
+		t.Errorf("no session: status %d, want the auth service's 401", resp.status)
 	}
 	st := s.subscribe("/events", "Cookie", "session-alice", "X-User-Id", "bob")
 	if ev := st.nextEvent(); !strings.Contains(ev.Data, `"topics":["user/alice"]`) {
 		t.Errorf("connected: %s, want user/alice whatever X-User-Id the client sent", ev.Data)
 	}
-	status, _, body := s.get("/events?topic=user/bob", "Cookie", "session-alice")
-	wantJSONError(t, "alice asking for user/bob", status, body, http.StatusForbidden, "takes no others from the query")
+	wantJSONError(t, "alice asking for user/bob", s.send("GET", "/events?topic=user/bob", "", "Cookie", "session-alice"),
+		http.StatusForbidden, "takes no others from the query")
 	s.mustPublish("/publish", `{"topic":"user/bob","data":"for bob"}`)
 	s.mustPublish("/publish", `{"topic":"user/alice","data":"for alice"}`)
 	if ev := st.nextEvent(); ev.Data != "for alice" {
@@ -180,10 +154,8 @@ func TestServerPlaceholderCannotWiden(t *testing.T) {
 		topic user/{http.request.header.X-User}
 	}
 `)
-	status, _, body := s.get("/events", "X-User", "*")
-	wantJSONError(t, "X-User: *", status, body, http.StatusForbidden, "widen")
-	status, _, body = s.get("/events", "X-User", "a*", "Accept", "application/json")
-	wantJSONError(t, "X-User: a* (poll)", status, body, http.StatusForbidden, "widen")
+	wantJSONError(t, "X-User: *", s.send("GET", "/events", "", "X-User", "*"), http.StatusForbidden, "widen")
+	wantJSONError(t, "X-User: a* (poll)", s.send("GET", "/events", "", "X-User", "a*", "Accept", "application/json"), http.StatusForbidden, "widen")
 }
 
 // TestServerCrossSitePublish: pages of other sites cannot publish through
@@ -201,19 +173,8 @@ func TestServerCrossSitePublish(t *testing.T) {
 `)
 	st := s.subscribe("/events?topic=t")
 	st.nextEvent()
-	post := func(path, contentType, body string, header ...string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, s.url(path), strings.NewReader(body))
-		req.Header.Set("Content-Type", contentType)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	post := func(path, contentType, body string, header ...string) response {
+		return s.send(http.MethodPost, path, body, append([]string{"Content-Type", contentType}, header...)...)
 	}
 	const form, js = "application/x-www-form-urlencoded", "application/json"
 	refused := []struct {
@@ -227,8 +188,7 @@ func TestServerCrossSitePublish(t *testing.T) {
 		{"unlisted origin", "/publish-app", js, `{"topic":"t","data":"evil"}`, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}},
 	}
 	for _, tc := range refused {
-		status, body := post(tc.path, tc.contentType, tc.body, tc.header...)
-		wantJSONError(t, tc.name, status, body, http.StatusForbidden, "publish_origins")
+		wantJSONError(t, tc.name, post(tc.path, tc.contentType, tc.body, tc.header...), http.StatusForbidden, "publish_origins")
 	}
 	accepted := []struct {
 		name, path, contentType, body string
@@ -240,8 +200,8 @@ func TestServerCrossSitePublish(t *testing.T) {
 		{"listed origin", "/publish-app", js, `{"topic":"t","data":"listed"}`, []string{"Origin", "https://app.example", "Sec-Fetch-Site", "cross-site"}},
 	}
 	for _, tc := range accepted {
-		if status, body := post(tc.path, tc.contentType, tc.body, tc.header...); status != http.StatusOK {
-			t.Errorf("%s: %d %s", tc.name, status, body)
+		if resp := post(tc.path, tc.contentType, tc.body, tc.header...); resp.status != http.StatusOK {
+			t.Errorf("%s: %d %s", tc.name, resp.status, resp.body)
 		}
 	}
 	// Only the accepted publishes reached the stream, in order.
@@ -254,5 +214,48 @@ func TestServerCrossSitePublish(t *testing.T) {
 	case ev := <-st.events:
 		t.Errorf("unexpected %+v", ev)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestServerSecurityJWTExample runs the README's JWT example as written: a
+// cookie token grants a user their own topics, cross-origin with
+// credentials, and publishers need publish claims.
+func TestServerSecurityJWTExample(t *testing.T) {
+	t.Setenv("SSE_JWT_KEY", testSecret)
+	s := startServer(t, readmeSite(t, "security-jwt"))
+	const app = "https://app.example.com"
+	user42 := token(t, []string{"user/42", "user/42/*"}, nil, nil)
+
+	st := s.subscribe("/events?topic=user/42&topic=announcements", "Cookie", "sse_token="+user42, "Origin", app)
+	if got := st.resp.Header; got.Get("Access-Control-Allow-Origin") != app || got.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("cross-origin stream headers: %v", got)
+	}
+	st.nextEvent()
+	wantJSONError(t, "user 42 asking for user/43", s.send("GET", "/events?topic=user/43", "", "Cookie", "sse_token="+user42),
+		http.StatusForbidden, "user/43")
+	if resp := s.send("GET", "/events?topic=user/42", ""); resp.status != http.StatusUnauthorized ||
+		!strings.Contains(resp.header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("without a token: %d %v", resp.status, resp.header)
+	}
+	anon := s.subscribe("/events?topic=announcements")
+	anon.nextEvent()
+
+	if resp := s.send("POST", "/publish", `{"topic":"user/42","data":"x"}`); resp.status != http.StatusUnauthorized {
+		t.Errorf("publish without a token: %d %s", resp.status, resp.body)
+	}
+	pub := "Bearer " + token(t, nil, []string{"user/*", "announcements"}, nil)
+	for _, body := range []string{`{"topic":"user/43","data":"for 43"}`, `{"topic":"user/42","data":"for 42"}`, `{"topic":"announcements","data":"all"}`} {
+		if resp := s.send("POST", "/publish", body, "Authorization", pub); resp.status != http.StatusOK {
+			t.Fatalf("publish %s: %d %s", body, resp.status, resp.body)
+		}
+	}
+	if ev := st.nextEvent(); ev.Data != "for 42" {
+		t.Errorf("user 42 got %+v", ev)
+	}
+	if ev := st.nextEvent(); ev.Data != "all" {
+		t.Errorf("user 42 got %+v", ev)
+	}
+	if ev := anon.nextEvent(); ev.Data != "all" {
+		t.Errorf("anonymous subscriber got %+v", ev)
 	}
 }

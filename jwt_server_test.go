@@ -73,7 +73,10 @@ func (s *testServer) send(method, path, body string, header ...string) response 
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	var raw []byte
+	if resp.Header.Get("Content-Type") != "text/event-stream" { // a stream never ends by itself
+		raw, _ = io.ReadAll(resp.Body)
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
 }
 
