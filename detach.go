@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // A plain HTTP/1.1 stream is detached from its request once its opening is
@@ -39,6 +41,8 @@ type detached struct {
 	timeout time.Duration
 	leave   func()
 	pool    *writerPool
+	logger  *zap.Logger  // for the line logged when the stream ends
+	sent    streamTotals // what the pool wrote; only its current writer touches it
 
 	// scheduled is guarded by the subscriber's mutex: the stream is queued
 	// for, or being served by, a worker. readyAt is when it was queued.
@@ -69,7 +73,7 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *Subscriber
 	// Deadlines net/http set for the request would fail later writes;
 	// the pool bounds each write itself.
 	_ = conn.SetDeadline(time.Time{})
-	d := &detached{conn: conn, sc: sc, timeout: time.Duration(h.WriteTimeout), leave: leave, pool: pool}
+	d := &detached{conn: conn, sc: sc, timeout: time.Duration(h.WriteTimeout), leave: leave, pool: pool, logger: h.logger}
 	if d.token, err = pool.watcher.add(sub, sc); err != nil {
 		conn.Close()
 		leave()
@@ -235,6 +239,10 @@ func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 	events, heartbeat, closed, reason := s.take(d.scratch[:0])
 	bufs := chunk(sc.bufs[:0], sc.size[:0], p.hub.besides(heartbeat, closed, reason), events, closed)
 	sc.bufs = bufs[:0]
+	batch := streamTotals{events: len(events)}
+	for _, b := range bufs {
+		batch.bytes += len(b)
+	}
 	clear(events)
 	if cap(events) <= 64 {
 		d.scratch = events[:0]
@@ -256,16 +264,17 @@ func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 			_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
 			_, err := d.conn.Write(rest)
 			_ = d.conn.SetWriteDeadline(time.Time{})
-			p.written(s, closed, err)
+			p.written(s, closed, err, batch)
 		}()
 		return
 	}
-	p.written(s, closed, err)
+	p.written(s, closed, err, batch)
 }
 
-func (p *writerPool) written(s *Subscriber, closed bool, err error) {
+func (p *writerPool) written(s *Subscriber, closed bool, err error, batch streamTotals) {
 	if err == nil {
 		s.wrote(time.Now())
+		s.det.sent.add(batch)
 	} else {
 		s.Close(reasonWriteFailed)
 		closed = true
@@ -281,6 +290,7 @@ func (p *writerPool) release(s *Subscriber, closed bool) {
 		p.watcher.remove(d.token, d.sc)
 		d.conn.Close()
 		d.leave()
+		logStreamEnd(d.logger, s, d.sent)
 		return
 	}
 	s.mu.Lock()

@@ -27,7 +27,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return h.subscribe(w, r)
 	case http.MethodPost:
 		if h.Publish {
-			return h.publish(w, r)
+			return h.measuredPublish(w, r)
 		}
 	case http.MethodOptions:
 		w.Header().Set("Allow", h.allow())

@@ -2,6 +2,7 @@ package caddysse
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,10 @@ type Hub struct {
 	cfg     HubConfig
 	stopped bool
 
+	counts  map[string]int // subscribers per selector, for operators
+	order   joinOrder      // subscribers in the order they joined
+	joinSeq uint64         // join counter, for order
+
 	poolOnce sync.Once
 	pool     *writerPool
 	poolErr  error
@@ -56,6 +61,9 @@ type HubStats struct {
 	Replayed    atomic.Uint64 // events sent from history on resume
 	Connections atomic.Uint64 // subscriptions accepted
 	Dropped     atomic.Uint64 // subscribers closed for being too slow
+	Subscribers atomic.Int64  // subscriptions open now
+	Ended       reasonCounts  // streams ended, by close reason
+	Resets      resetCounts   // resumes that could not be complete, by reason
 }
 
 // ErrHubClosed is returned by a hub that was shut down.
@@ -72,6 +80,7 @@ func newHubWithLog(cfg HubConfig, log Log) *Hub {
 		subs:         make(map[string]*Subscriber),
 		index:        newTopicIndex(),
 		all:          make(subscriberSet),
+		counts:       make(map[string]int),
 		done:         make(chan struct{}),
 		reconfigured: make(chan struct{}, 1),
 	}
@@ -204,15 +213,21 @@ func (h *Hub) Subscribe(s *Subscriber, lastEventID string) (*Subscription, error
 			sub.Replay = nil
 		}
 		h.stats.Replayed.Add(uint64(len(sub.Replay)))
+		h.stats.Resets.add(sub.Reset)
 	}
 	h.subs[s.ID] = s
 	for _, sel := range s.Topics {
 		if sel == "*" {
 			h.all[s] = struct{}{}
 		}
+		h.counts[sel]++
 	}
 	h.index.add(s)
+	h.joinSeq++
+	s.seq = h.joinSeq
+	h.order.add(s)
 	h.stats.Connections.Add(1)
+	h.stats.Subscribers.Add(1)
 	return sub, nil
 }
 
@@ -226,6 +241,15 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	delete(h.subs, s.ID)
 	delete(h.all, s)
 	h.index.remove(s)
+	for _, sel := range s.Topics {
+		if h.counts[sel]--; h.counts[sel] <= 0 {
+			delete(h.counts, sel)
+		}
+	}
+	h.order.remove(s)
+	h.stats.Subscribers.Add(-1)
+	_, reason := s.Closed()
+	h.stats.Ended.add(reason)
 }
 
 // Info is a snapshot of a hub for operators.
@@ -236,17 +260,12 @@ type Info struct {
 	LastID      string
 }
 
-// Info returns a snapshot of the hub.
+// Info returns a snapshot of the hub. The topic counts are kept as
+// subscribers come and go: no subscriber is visited.
 func (h *Hub) Info() Info {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	info := Info{Subscribers: len(h.subs), Topics: make(map[string]int), History: h.log.Len(), LastID: h.log.LastID()}
-	for _, s := range h.subs {
-		for _, t := range s.Topics {
-			info.Topics[t]++
-		}
-	}
-	return info
+	return Info{Subscribers: len(h.subs), Topics: maps.Clone(h.counts), History: h.log.Len(), LastID: h.log.LastID()}
 }
 
 // Close ends every stream and stops the hub.

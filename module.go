@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -132,6 +133,9 @@ type Handler struct {
 	streams *streamSet
 	limits  *limiter
 	invalid error // a conflict found while provisioning, reported by Validate
+
+	logger       *zap.Logger
+	publishStats *publishStats // the hub's, kept past Cleanup for requests still running
 }
 
 // CORS configures cross-origin access.
@@ -174,6 +178,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("jwt: %w", err)
 		}
 	}
+	h.logger = ctx.Logger()
 	h.streams = new(streamSet)
 	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)
 
@@ -210,6 +215,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.entry = entry.(*hubEntry)
 	h.hub = h.entry.Hub
+	h.publishStats = &h.entry.publish
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	h.invalid = h.entry.claim(h.gen, h.hubSettings())
 
 	// The new config is running before the old one is stopped: only then

@@ -18,6 +18,9 @@ var hubs = caddy.NewUsagePool()
 // config's routes asked for, so disagreements are caught.
 type hubEntry struct {
 	*Hub
+	// publish counts the publish requests of every route of the hub.
+	publish publishStats
+
 	mu     sync.Mutex
 	claims map[*caddyevents.App]*claim
 }

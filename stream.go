@@ -98,6 +98,7 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 		h.limits.release(ip)
 		return nil, nil, errStatus(http.StatusServiceUnavailable, "%v", err)
 	}
+	setPlaceholders(r, h.Hub, s)
 	return sub, func() {
 		hub.Unsubscribe(s)
 		h.streams.remove(s)

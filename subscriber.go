@@ -17,6 +17,7 @@ const (
 	reasonHubClosed    = "hub_closed"
 	reasonPollComplete = "poll_complete"
 	reasonTokenExpired = "token_expired"
+	reasonAdmin        = "admin" // disconnected through the admin API
 )
 
 // Subscriber is one open stream. The hub pushes events into its queue; the
@@ -45,6 +46,10 @@ type Subscriber struct {
 	// hub reads and writes it only under its write lock, to deliver an event
 	// once even when several selectors match it.
 	mark uint64
+	// seq is the subscriber's place in the hub's join order and slot its
+	// index there; the hub keeps both under its write lock.
+	seq  uint64
+	slot int
 
 	lastWrite atomic.Int64 // unix nanoseconds of the last write
 

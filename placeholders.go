@@ -1,0 +1,31 @@
+package caddysse
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// The placeholders a subscription sets on its request's replacer once it
+// is accepted, for access logs (log_append) and deferred response headers:
+//
+//	{http.sse.connection}  the connection id, as sent in the "connected" event
+//	{http.sse.hub}         the hub's name
+//	{http.sse.topics}      the resolved selectors, comma-separated
+const (
+	placeholderConnection = "http.sse.connection"
+	placeholderHub        = "http.sse.hub"
+	placeholderTopics     = "http.sse.topics"
+)
+
+// setPlaceholders records an accepted subscription on the request.
+func setPlaceholders(r *http.Request, hub string, s *Subscriber) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set(placeholderConnection, s.ID)
+	repl.Set(placeholderHub, hub)
+	repl.Set(placeholderTopics, strings.Join(s.Topics, ","))
+}

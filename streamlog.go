@@ -1,0 +1,42 @@
+package caddysse
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// streamTotals counts what the hub's writers wrote to one stream.
+type streamTotals struct {
+	events int
+	bytes  int
+}
+
+func (t *streamTotals) add(o streamTotals) {
+	t.events += o.events
+	t.bytes += o.bytes
+}
+
+// logStreamEnd records the end of a stream served by the hub's writers.
+// Caddy's access log saw such a stream only up to its handover, so this is
+// where its duration and size are told. One line per stream, at debug level
+// like Caddy's other per-request detail; never event data.
+func logStreamEnd(logger *zap.Logger, s *Subscriber, sent streamTotals) {
+	if logger == nil {
+		return
+	}
+	ce := logger.Check(zapcore.DebugLevel, "stream ended")
+	if ce == nil {
+		return
+	}
+	_, reason := s.Closed()
+	ce.Write(
+		zap.String("connection", s.ID),
+		zap.String("remote_addr", s.RemoteAddr),
+		zap.Duration("duration", time.Since(s.ConnectedAt)),
+		zap.Int("events", sent.events),
+		zap.Int("bytes", sent.bytes),
+		zap.String("reason", reason),
+	)
+}
