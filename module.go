@@ -111,6 +111,7 @@ type Handler struct {
 	gen     *caddyevents.App // identifies the config this handler belongs to
 	streams *streamSet
 	limits  *limiter
+	ceiling *streamCeiling // the process's, held from Provision to Cleanup
 	invalid error // a conflict found while provisioning, reported by Validate
 }
 
@@ -148,7 +149,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.MaxEventSize = defaultMaxEventSize
 	}
 	h.streams = new(streamSet)
-	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)
+	ceiling, err := loadCeiling()
+	if err != nil {
+		return err
+	}
+	h.ceiling = ceiling
+	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP, ceiling)
 
 	// Plain HTTP/1.1 streams are detached from their request (detach.go),
 	// which needs the connection each request came on.
@@ -230,6 +236,12 @@ func (h *Handler) Validate() error {
 // itself lives on while another config uses it.
 func (h *Handler) Cleanup() error {
 	h.stop()
+	if h.ceiling != nil {
+		h.ceiling = nil // h.limits keeps it: streams still ending give slots back
+		if err := releaseCeiling(); err != nil {
+			return err
+		}
+	}
 	if h.entry == nil {
 		return nil
 	}
