@@ -111,7 +111,8 @@ type Handler struct {
 	gen     *caddyevents.App // identifies the config this handler belongs to
 	streams *streamSet
 	limits  *limiter
-	ceiling *streamCeiling // the process's, held from Provision to Cleanup
+	// ceiling is the process's stream ceiling, held from Provision to Cleanup.
+	ceiling *streamCeiling
 	invalid error // a conflict found while provisioning, reported by Validate
 }
 
