@@ -95,12 +95,13 @@ type Handler struct {
 	MaxSubscribers int `json:"max_subscribers,omitempty"`
 
 	// MaxSubscribersPerIP caps the open streams from one client IP (as
-	// Caddy determines it, honouring trusted_proxies); beyond it subscribers
-	// get 429. Default: 0 (no limit).
+	// Caddy determines it, honouring trusted_proxies; IPv6 clients by their
+	// /64); beyond it subscribers get 429. Default: 0 (no limit).
 	MaxSubscribersPerIP int `json:"max_subscribers_per_ip,omitempty"`
 
-	// MaxEventSize is the largest event data accepted, in bytes; larger
-	// publishes get 413. Default: 65536.
+	// MaxEventSize is the largest event accepted, in bytes of its SSE
+	// encoding (without the id) plus its topics; larger publishes get 413.
+	// Default: 65536.
 	MaxEventSize int `json:"max_event_size,omitempty"`
 
 	// CORS lets pages from other origins subscribe and publish.
