@@ -173,3 +173,6 @@ func releaseCeiling() error {
 	}
 	return nil
 }
+
+// Interface guards
+var _ caddy.Destructor = (*streamCeiling)(nil)
