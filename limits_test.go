@@ -130,3 +130,27 @@ func errStatusOf(err error) int {
 	}
 	return 0
 }
+
+// TestCeilingSharedAcrossConfigs: every handler, of every config alive at
+// once, counts against the one ceiling of the process.
+func TestCeilingSharedAcrossConfigs(t *testing.T) {
+	a, err := loadCeiling()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := loadCeiling()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("two handlers got different ceilings")
+	}
+	if a.max != newStreamCeiling(openFileLimit()).max {
+		t.Errorf("ceiling %d, want the one of this process's open-file limit", a.max)
+	}
+	for range 2 {
+		if err := releaseCeiling(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
