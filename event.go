@@ -87,7 +87,7 @@ func appendRetry(buf []byte, d time.Duration) []byte {
 	return append(buf, '\n')
 }
 
-// Limits on the fields of an event, beyond max_event_size for its data.
+// Limits on the fields of an event, beyond max_event_size for the whole.
 const (
 	maxNameLen  = 256
 	maxTopicLen = 1024
@@ -113,8 +113,9 @@ func checkField(what, v string, max int) error {
 	return nil
 }
 
-// Validate reports what is wrong with an event before it is published.
-func (e *Event) Validate(maxData int) error {
+// Validate reports what is wrong with an event before it is published;
+// maxSize bounds its size (see size).
+func (e *Event) Validate(maxSize int) error {
 	if len(e.Topics) == 0 && e.Connection == "" {
 		return errors.New("no topic: set topic or topics")
 	}
@@ -144,18 +145,56 @@ func (e *Event) Validate(maxData int) error {
 	if !utf8.ValidString(e.Data) {
 		return errors.New("data is not valid UTF-8")
 	}
-	if len(e.Data) > maxData {
-		return errTooLarge{size: len(e.Data), max: maxData}
-	}
 	if e.Retry < 0 {
 		return errors.New("retry is negative")
 	}
+	if size := e.size(); size > maxSize {
+		return errTooLarge{size: size, max: maxSize}
+	}
 	return nil
+}
+
+// size is what max_event_size bounds: the event's SSE encoding without the
+// id line (the id is assigned when the event is stored, and is short), plus
+// its topics, which the history keeps with it. Counting the encoding rather
+// than the data matters: every line break of the data costs a "data: "
+// prefix on the wire.
+func (e *Event) size() int {
+	n := framedSize(e.Name, e.Data, e.Retry)
+	for _, t := range e.Topics {
+		n += len(t)
+	}
+	return n
+}
+
+// framedSize is len(appendEvent(nil, "", name, data, retry)), computed
+// without encoding.
+func framedSize(name, data string, retry time.Duration) int {
+	n := len("\n") // the blank line that dispatches the event
+	if name != "" && name != "message" {
+		n += len("event: ") + len(name) + len("\n")
+	}
+	if retry > 0 {
+		var digits [20]byte
+		n += len("retry: ") + len(strconv.AppendInt(digits[:0], retry.Milliseconds(), 10)) + len("\n")
+	}
+	for {
+		n += len("data: ") + len("\n")
+		i := strings.IndexAny(data, "\r\n")
+		if i < 0 {
+			return n + len(data)
+		}
+		n += i
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
 }
 
 // errTooLarge is an event over max_event_size; it maps to 413.
 type errTooLarge struct{ size, max int }
 
 func (e errTooLarge) Error() string {
-	return fmt.Sprintf("event data is %d bytes, over max_event_size of %d", e.size, e.max)
+	return fmt.Sprintf("event is %d bytes encoded (data lines with their framing, name, retry and topics), over max_event_size of %d", e.size, e.max)
 }

@@ -2,6 +2,7 @@ package caddysse
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,7 +224,7 @@ func TestEventWire(t *testing.T) {
 }
 
 func TestEventValidate(t *testing.T) {
-	const max = 16
+	const max = 2048 // room for a topic or name at its longest
 	many := make([]string, maxTopics+1)
 	for i := range many {
 		many[i] = "t" + strconv.Itoa(i)
@@ -237,7 +238,7 @@ func TestEventValidate(t *testing.T) {
 		{"connection only", Event{Connection: "c1"}, ""},
 		{"all fields", Event{Topics: []string{"a", "b/c"}, Name: "n", Data: "d\nd", Retry: time.Second, Connection: "c", Exclude: "x"}, ""},
 		{"message name", Event{Topics: []string{"a"}, Name: "message"}, ""},
-		{"data at max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max)}, ""},
+		{"data at max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max-len("data: \n\n")-len("a"))}, ""},
 		{"multibyte data", Event{Topics: []string{"a"}, Data: "héllo 🎉"}, ""},
 		{"NUL in data is fine", Event{Topics: []string{"a"}, Data: "a\x00b"}, ""},
 		{"max topics", Event{Topics: many[:maxTopics]}, ""},
@@ -298,13 +299,53 @@ func TestEventValidateTooLarge(t *testing.T) {
 	if !errors.As(err, &tl) {
 		t.Fatalf("Validate() = %v, want an errTooLarge", err)
 	}
-	if tl.size != 11 || tl.max != 10 {
-		t.Fatalf("errTooLarge = %+v, want size 11, max 10", tl)
+	// "data: " + 11 bytes + "\n", the blank line, and the topic.
+	if tl.size != 20 || tl.max != 10 {
+		t.Fatalf("errTooLarge = %+v, want size 20, max 10", tl)
 	}
 	// Other errors are not mistaken for a size problem (which maps to 413).
 	bad := Event{Data: "x"}
 	if errors.As(bad.Validate(10), new(errTooLarge)) {
 		t.Fatal("a missing topic was reported as too large")
+	}
+}
+
+// TestEventSizeCountsTheEncoding: max_event_size bounds what an event costs
+// on the wire and in the history, not only the length of its data.
+func TestEventSizeCountsTheEncoding(t *testing.T) {
+	topics := make([]string, maxTopics)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("%04d", i) + strings.Repeat("t", maxTopicLen-4)
+	}
+	tests := []struct {
+		name string
+		e    Event
+		want int
+	}{
+		{"one line", Event{Topics: []string{"a"}, Data: "hello"}, len("data: hello\n\n") + 1},
+		{"empty data", Event{Topics: []string{"ab"}}, len("data: \n\n") + 2},
+		{"named", Event{Topics: []string{"a"}, Name: "up", Data: "x"}, len("event: up\ndata: x\n\n") + 1},
+		{"message is not named on the wire", Event{Topics: []string{"a"}, Name: "message", Data: "x"}, len("data: x\n\n") + 1},
+		{"retry", Event{Topics: []string{"a"}, Retry: 1500 * time.Millisecond, Data: "x"}, len("retry: 1500\ndata: x\n\n") + 1},
+		{"CRLF is one line break", Event{Topics: []string{"a"}, Data: "a\r\nb"}, len("data: a\ndata: b\n\n") + 1},
+		{"newline-only data grows sevenfold", Event{Topics: []string{"a"}, Data: strings.Repeat("\n", 1000)}, 1001*7 + 1 + 1},
+		{"topics count", Event{Topics: topics, Data: "x"}, len("data: x\n\n") + maxTopics*maxTopicLen},
+		{"connection only", Event{Connection: "c1", Data: "x"}, len("data: x\n\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.e.size(); got != tt.want {
+				t.Fatalf("size() = %d, want %d", got, tt.want)
+			}
+			if err := tt.e.Validate(tt.want); err != nil {
+				t.Fatalf("Validate(%d) = %v, want the event to fit exactly", tt.want, err)
+			}
+			err := tt.e.Validate(tt.want - 1)
+			var tl errTooLarge
+			if !errors.As(err, &tl) || tl.size != tt.want {
+				t.Fatalf("Validate(%d) = %v, want errTooLarge of size %d", tt.want-1, err, tt.want)
+			}
+		})
 	}
 }
 
@@ -369,6 +410,9 @@ func FuzzEncodeEvent(f *testing.F) {
 		}
 		if got.Retry != -1 {
 			t.Errorf("a retry of %d ms was read from an event without one", got.Retry)
+		}
+		if n := framedSize(name, data, 0); n != len(appendEvent(nil, "", name, data, 0)) {
+			t.Errorf("framedSize = %d, encoding without id is %d bytes", n, len(appendEvent(nil, "", name, data, 0)))
 		}
 		e := &Event{ID: id, Name: name, Data: data}
 		if w := string(e.Wire()); w != wire {

@@ -21,6 +21,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	h.setCORS(w, r, preflight)
 	switch r.Method {
 	case http.MethodGet:
+		if hasBody(r) {
+			return writeError(w, http.StatusBadRequest, errors.New("a GET must not carry a body"))
+		}
 		if wantsJSON(r) {
 			return h.poll(w, r)
 		}
@@ -78,6 +81,12 @@ func (h *Handler) setCORS(w http.ResponseWriter, r *http.Request, preflight bool
 		hdr.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID, Accept")
 		hdr.Set("Access-Control-Max-Age", "600")
 	}
+}
+
+// hasBody reports whether a request carries a body. A subscription must
+// not: net/http notices a client leaving only once the body is consumed.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength > 0 || slices.Contains(r.TransferEncoding, "chunked")
 }
 
 // wantsJSON reports whether a GET asks for the JSON polling fallback rather

@@ -97,12 +97,13 @@ type Handler struct {
 	MaxSubscribers int `json:"max_subscribers,omitempty"`
 
 	// MaxSubscribersPerIP caps the open streams from one client IP (as
-	// Caddy determines it, honouring trusted_proxies); beyond it subscribers
-	// get 429. Default: 0 (no limit).
+	// Caddy determines it, honouring trusted_proxies; IPv6 clients by their
+	// /64); beyond it subscribers get 429. Default: 0 (no limit).
 	MaxSubscribersPerIP int `json:"max_subscribers_per_ip,omitempty"`
 
-	// MaxEventSize is the largest event data accepted, in bytes; larger
-	// publishes get 413. Default: 65536.
+	// MaxEventSize is the largest event accepted, in bytes of its SSE
+	// encoding (without the id) plus its topics; larger publishes get 413.
+	// Default: 65536.
 	MaxEventSize int `json:"max_event_size,omitempty"`
 
 	// QueryTopics are the selectors (placeholders allowed, resolved per
@@ -132,6 +133,8 @@ type Handler struct {
 	gen     *caddyevents.App // identifies the config this handler belongs to
 	streams *streamSet
 	limits  *limiter
+	// ceiling is the process's stream ceiling, held from Provision to Cleanup.
+	ceiling *streamCeiling
 	invalid error // a conflict found while provisioning, reported by Validate
 
 	logger       *zap.Logger
@@ -180,7 +183,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.logger = ctx.Logger()
 	h.streams = new(streamSet)
-	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP)
+	ceiling, err := loadCeiling()
+	if err != nil {
+		return err
+	}
+	h.ceiling = ceiling
+	h.limits = newLimiter(h.MaxSubscribers, h.MaxSubscribersPerIP, ceiling)
 
 	// Plain HTTP/1.1 streams are detached from their request (detach.go),
 	// which needs the connection each request came on.
@@ -283,6 +291,12 @@ func (h *Handler) Validate() error {
 // itself lives on while another config uses it.
 func (h *Handler) Cleanup() error {
 	h.stop()
+	if h.ceiling != nil {
+		h.ceiling = nil // h.limits keeps it: streams still ending give slots back
+		if err := releaseCeiling(); err != nil {
+			return err
+		}
+	}
 	if h.entry == nil {
 		return nil
 	}

@@ -11,6 +11,13 @@ import (
 // and client timeouts.
 const maxPollWait = 60 * time.Second
 
+// Bounds of one polling answer. A client whose answer says "more" polls
+// again at once from its lastEventId.
+const (
+	maxPollEvents = 1000
+	maxPollData   = 4 << 20 // bytes of event data; the first event always fits
+)
+
 // pollEvent is one event in a polling response.
 type pollEvent struct {
 	ID    string `json:"id"`
@@ -20,11 +27,15 @@ type pollEvent struct {
 }
 
 // pollResponse is the JSON polling fallback's answer: the events after the
-// client's Last-Event-ID and the id to send next time.
+// client's Last-Event-ID and the id to send next time, which is the last
+// event's or, when none matched, the hub's newest, so the cursor moves on
+// even on a quiet topic.
 type pollResponse struct {
-	Events      []pollEvent  `json:"events"`
-	LastEventID string       `json:"lastEventId"`
-	Reset       *pollResetTo `json:"reset,omitempty"`
+	Events      []pollEvent `json:"events"`
+	LastEventID string      `json:"lastEventId"`
+	// More says that events are waiting beyond this answer's bounds.
+	More  bool         `json:"more,omitempty"`
+	Reset *pollResetTo `json:"reset,omitempty"`
 }
 
 type pollResetTo struct {
@@ -34,14 +45,16 @@ type pollResetTo struct {
 
 // poll answers a GET that accepts JSON, for clients without EventSource:
 // the events after Last-Event-ID, waiting up to ?wait=<seconds> for the
-// first one when there are none yet.
+// first one when there are none yet. A Last-Event-ID that cannot be resumed
+// from is answered at once with the reset.
 func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 	wait, err := pollWait(r)
 	if err != nil {
 		return writeError(w, http.StatusBadRequest, err)
 	}
-	queue := max(h.Buffer, h.hub.Config().History)
-	sub, leave, err := h.join(r, queue)
+	// Events that arrive while waiting queue up to one answer's worth;
+	// beyond that the client continues from the history.
+	sub, leave, err := h.join(r, maxPollEvents)
 	if errors.Is(err, errStopped) {
 		err = errStatus(http.StatusServiceUnavailable, "server is reloading; retry")
 	}
@@ -50,29 +63,23 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer leave()
 
-	events := sub.Replay
-	if len(events) == 0 && wait > 0 {
-		events = waitForEvents(r, sub.Subscriber, wait)
+	events, more := sub.Replay, false
+	if len(events) == 0 && wait > 0 && sub.Reset == "" {
+		events, more = waitForEvents(r, sub.Subscriber, wait)
 	}
 	sub.Close(reasonPollComplete)
 
-	resp := pollResponse{Events: make([]pollEvent, 0, len(events)), LastEventID: sub.Head}
-	if sub.Requested != "" && sub.Reset == "" {
-		resp.LastEventID = sub.Requested
+	if n := pollBound(events); n < len(events) {
+		events, more = events[:n], true
 	}
+	resp := pollResponse{Events: make([]pollEvent, 0, len(events)), LastEventID: sub.Head, More: more}
 	if sub.Reset != "" {
 		resp.Reset = &pollResetTo{LastEventID: sub.Requested, Reason: string(sub.Reset)}
 	}
 	for _, e := range events {
-		pe := pollEvent{ID: e.ID, Event: e.Name, Data: e.Data}
+		pe := pollEvent{ID: e.ID, Event: e.Name, Data: e.Data, Topic: matchedTopic(sub.Topics, e.Topics)}
 		if pe.Event == "" {
 			pe.Event = "message"
-		}
-		for _, t := range e.Topics {
-			if matchesAny(sub.Topics, []string{t}) {
-				pe.Topic = t
-				break
-			}
 		}
 		resp.Events = append(resp.Events, pe)
 		resp.LastEventID = e.ID
@@ -80,22 +87,50 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, resp)
 }
 
+// pollBound is how many of the events, oldest first, fit in one answer: at
+// most maxPollEvents, and no more than maxPollData bytes of data unless a
+// single event is larger on its own.
+func pollBound(events []*Event) int {
+	size := 0
+	for i, e := range events {
+		size += len(e.Data)
+		if i == maxPollEvents || (i > 0 && size > maxPollData) {
+			return i
+		}
+	}
+	return len(events)
+}
+
+// matchedTopic is the first of an event's topics the subscriber asked for.
+func matchedTopic(selectors, topics []string) string {
+	for _, t := range topics {
+		for _, sel := range selectors {
+			if selectorMatches(sel, t) {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
 // waitForEvents waits for the first events queued to s, until the wait is
-// over, the client leaves or the stream is closed.
-func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) []*Event {
+// over, the client leaves or the stream is closed. more reports that the
+// queue overflowed, so events beyond those returned are waiting in the
+// history.
+func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) (events []*Event, more bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
 		case <-s.Notify():
 		case <-timer.C:
-			return nil
+			return nil, false
 		case <-r.Context().Done():
-			return nil
+			return nil, false
 		}
 		// A heartbeat also signals; only events or the end stop the wait.
-		if events, _, closed, _ := s.take(nil); len(events) > 0 || closed {
-			return events
+		if events, _, closed, reason := s.take(nil); len(events) > 0 || closed {
+			return events, reason == reasonQueueFull
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (h *Handler) maxBody() int {
 
 // decodePublish turns a publish body into validated events. batch reports a
 // JSON array, which is answered with an array.
-func decodePublish(contentType string, body []byte, maxData int) (events []*Event, batch bool, err error) {
+func decodePublish(contentType string, body []byte, maxSize int) (events []*Event, batch bool, err error) {
 	switch contentType {
 	case "application/json":
 		events, batch, err = decodeJSON(body)
@@ -96,7 +96,7 @@ func decodePublish(contentType string, body []byte, maxData int) (events []*Even
 		return nil, false, errStatus(http.StatusBadRequest, "%v", err)
 	}
 	for i, e := range events {
-		if err := e.Validate(maxData); err != nil {
+		if err := e.Validate(maxSize); err != nil {
 			status := http.StatusBadRequest
 			if errors.As(err, new(errTooLarge)) {
 				status = http.StatusRequestEntityTooLarge

@@ -173,7 +173,7 @@ func TestDecodePublishErrors(t *testing.T) {
 		{"data over max", pubJSON, `{"topic":"a","data":"123456789"}`, 413, "max_event_size", 8},
 		{"JSON data over max", pubJSON, `{"topic":"a","data":[1,2,3,4,5]}`, 413, "max_event_size", 8},
 		{"message over max", pubJSON, `{"topic":"a","message":"123456789"}`, 413, "max_event_size", 8},
-		{"array entry over max", pubJSON, `[{"topic":"a","data":"ok"},{"topic":"a","data":"123456789"}]`, 413, "event 1", 8},
+		{"array entry over max", pubJSON, `[{"topic":"a","data":"ok"},{"topic":"a","data":"123456789"}]`, 413, "event 1", 16},
 		{"array entry invalid", pubJSON, `[{"topic":"a"},{"topic":"a"},{"data":"x"}]`, 400, "event 2", 0},
 		{"array entry with conflicting aliases", pubJSON, `[{"topic":"a"},{"topic":"a","type":"x","event":"y"}]`, 400, "event 1", 0},
 		{"missing Content-Type", "", `{"topic":"a"}`, 415, "Content-Type", 0},

@@ -140,10 +140,18 @@ func startServer(t *testing.T, site string) *testServer {
 // startServerFor is startServer with streams served the given way.
 func startServerFor(t *testing.T, path, site string) *testServer {
 	t.Helper()
+	return startServerWith(t, path, site)
+}
+
+// startServerWith is startServerFor with Caddy's command line prefixed by
+// launcher, a command that runs its arguments (e.g. after lowering a limit).
+func startServerWith(t *testing.T, path, site string, launcher ...string) *testServer {
+	t.Helper()
 	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
 	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg := s.writeConfig(site)
-	s.cmd = exec.Command(buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
+	args := append(launcher, buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
+	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = s.dir
 	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

@@ -2,6 +2,7 @@ package caddysse
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -66,63 +67,105 @@ func matchesAny(selectors, topics []string) bool {
 type subscriberSet map[*Subscriber]struct{}
 
 // topicIndex finds the subscribers of a topic without scanning them all:
-// exact selectors by map lookup, prefix selectors by scanning the distinct
-// prefixes (few in practice), and "*" subscribers always.
+// exact selectors by map lookup, and prefix selectors by looking up the
+// topic's own prefixes, one for each distinct length a prefix selector has,
+// so a publish costs the same however many prefixes are subscribed. ("*" is
+// the empty prefix; the hub keeps its subscribers in a set of their own as
+// well.)
 type topicIndex struct {
 	exact    map[string]subscriberSet
 	prefixes map[string]subscriberSet // key: the prefix without its '*'
+	lengths  []int                    // distinct lengths of the prefixes, ascending
+	byLength map[int]int              // how many prefixes have each length
 }
 
 func newTopicIndex() topicIndex {
 	return topicIndex{
 		exact:    make(map[string]subscriberSet),
 		prefixes: make(map[string]subscriberSet),
+		byLength: make(map[int]int),
 	}
 }
 
-func (ix topicIndex) add(s *Subscriber) {
+func (ix *topicIndex) add(s *Subscriber) {
 	for _, sel := range s.Topics {
-		m, key := ix.slot(sel)
-		set := m[key]
-		if set == nil {
-			set = make(subscriberSet)
-			m[key] = set
-		}
-		set[s] = struct{}{}
-	}
-}
-
-func (ix topicIndex) remove(s *Subscriber) {
-	for _, sel := range s.Topics {
-		m, key := ix.slot(sel)
-		if set := m[key]; set != nil {
-			delete(set, s)
-			if len(set) == 0 {
-				delete(m, key)
-			}
+		prefix, isPrefix := strings.CutSuffix(sel, "*")
+		if !isPrefix {
+			addTo(ix.exact, sel, s)
+		} else if addTo(ix.prefixes, prefix, s) {
+			ix.addLength(len(prefix))
 		}
 	}
 }
 
-func (ix topicIndex) slot(sel string) (map[string]subscriberSet, string) {
-	if prefix, ok := strings.CutSuffix(sel, "*"); ok {
-		return ix.prefixes, prefix
+func (ix *topicIndex) remove(s *Subscriber) {
+	for _, sel := range s.Topics {
+		prefix, isPrefix := strings.CutSuffix(sel, "*")
+		if !isPrefix {
+			removeFrom(ix.exact, sel, s)
+		} else if removeFrom(ix.prefixes, prefix, s) {
+			ix.removeLength(len(prefix))
+		}
 	}
-	return ix.exact, sel
+}
+
+// addTo adds s to the set under key and reports whether the key is new.
+func addTo(m map[string]subscriberSet, key string, s *Subscriber) bool {
+	set := m[key]
+	created := set == nil
+	if created {
+		set = make(subscriberSet)
+		m[key] = set
+	}
+	set[s] = struct{}{}
+	return created
+}
+
+// removeFrom removes s from the set under key and reports whether that
+// emptied the set, which is then deleted.
+func removeFrom(m map[string]subscriberSet, key string, s *Subscriber) bool {
+	set := m[key]
+	if set == nil {
+		return false
+	}
+	delete(set, s)
+	if len(set) > 0 {
+		return false
+	}
+	delete(m, key)
+	return true
+}
+
+func (ix *topicIndex) addLength(n int) {
+	if ix.byLength[n]++; ix.byLength[n] == 1 {
+		i, _ := slices.BinarySearch(ix.lengths, n)
+		ix.lengths = slices.Insert(ix.lengths, i, n)
+	}
+}
+
+func (ix *topicIndex) removeLength(n int) {
+	if ix.byLength[n]--; ix.byLength[n] > 0 {
+		return
+	}
+	delete(ix.byLength, n)
+	if i, found := slices.BinarySearch(ix.lengths, n); found {
+		ix.lengths = slices.Delete(ix.lengths, i, i+1)
+	}
 }
 
 // each calls fn for every subscriber whose selectors cover topic. A
 // subscriber with several matching selectors is visited once per selector;
 // the caller deduplicates.
-func (ix topicIndex) each(topic string, fn func(*Subscriber)) {
+func (ix *topicIndex) each(topic string, fn func(*Subscriber)) {
 	for s := range ix.exact[topic] {
 		fn(s)
 	}
-	for prefix, set := range ix.prefixes {
-		if strings.HasPrefix(topic, prefix) {
-			for s := range set {
-				fn(s)
-			}
+	for _, n := range ix.lengths {
+		if n > len(topic) {
+			break
+		}
+		for s := range ix.prefixes[topic[:n]] {
+			fn(s)
 		}
 	}
 }
