@@ -122,6 +122,25 @@ func TestServerBrowserDemo(t *testing.T) {
 	published = append(published, goEvent)
 	p.waitForEvents("the Go event", published)
 
+	// The README's own example event shows (its name is listed by
+	// default), and so does one whose name is added to the field while
+	// connected.
+	order := p.publish("order-created", `{"order":42}`)
+	order.data = "{\n  \"order\": 42\n}" // the page pretty-prints JSON data
+	published = append(published, order)
+	p.waitForEvents("the README's order-created event", published)
+	var names string
+	p.run("add an event name while connected",
+		chromedp.SetValue("#names", "message, chat, notice, order-created, invoice-paid", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('names').dispatchEvent(new Event('change')), true`, nil),
+		chromedp.Value("#names", &names, chromedp.ByQuery),
+	)
+	if !strings.HasSuffix(names, "invoice-paid") {
+		p.fatalf("#names holds %q", names)
+	}
+	published = append(published, p.publish("invoice-paid", "an event name the page did not know"))
+	p.waitForEvents("the event of the added name", published)
+
 	// Reload the same config: the old config's streams end with a short
 	// retry hint and the browser has to come back on its own. Three events
 	// are published at once, while it is away, and must be replayed.
