@@ -39,19 +39,8 @@ const chromiumPath = "/usr/bin/chromium"
 const browserStep = 20 * time.Second
 
 func TestServerBrowserDemo(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the browser test needs Chromium at %s, and CI is set, so it does not skip: %v", chromiumPath, err)
-		}
-		t.Skipf("skipping the browser test: no Chromium at %s (install it with `apt-get install -y chromium`; with CI set this test fails instead)", chromiumPath)
-	}
-	root, err := filepath.Abs("examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "index.html")); err != nil {
-		t.Fatalf("the demo page is missing: %v", err)
-	}
+	requireChromium(t)
+	root := examplesRoot(t, "index.html")
 	site := demoSite(root)
 	s := startServer(t, site)
 	p := openDemoPage(t, s)
@@ -182,6 +171,50 @@ func TestServerBrowserDemo(t *testing.T) {
 	p.checkFinal(final, before, published)
 }
 
+// requireChromium skips a browser test when Chromium is missing, except
+// under CI, where it fails instead.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the browser test needs Chromium at %s, and CI is set, so it does not skip: %v", chromiumPath, err)
+		}
+		t.Skipf("skipping the browser test: no Chromium at %s (install it with `apt-get install -y chromium`; with CI set this test fails instead)", chromiumPath)
+	}
+}
+
+// examplesRoot is the absolute path of examples/, checked to hold page.
+func examplesRoot(t *testing.T, page string) string {
+	t.Helper()
+	root, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, page)); err != nil {
+		t.Fatalf("the demo page is missing: %v", err)
+	}
+	return root
+}
+
+// chromiumOptions start a headless Chromium with a fresh profile, as the
+// browser tests run it.
+func chromiumOptions(profile string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 1000),
+		chromedp.WSURLReadTimeout(browserStep),
+	}
+}
+
 // demoSite is the site of example.Caddyfile with the demo page served from
 // root, a short retry and a 1s heartbeat.
 func demoSite(root string) string {
@@ -255,20 +288,7 @@ func openDemoPage(t *testing.T, s *testServer) *demoPage {
 	t.Helper()
 	p := &demoPage{t: t, s: s}
 	profile := t.TempDir()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.WSURLReadTimeout(browserStep),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(profile)...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(p.logf), chromedp.WithErrorf(p.logf))
 	// Closing the tab's context ends the browser; cancelAlloc waits for the
 	// process, so the profile directory is free before TempDir removes it.
