@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -106,9 +105,7 @@ func (tb *tab) run(what string, actions ...chromedp.Action) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, browserStep)
 	defer cancel()
-	// Chromium pauses the rendering of a tab in the background, and with it
-	// the waits of DOM queries: the tab acted on comes to the front.
-	if err := chromedp.Run(ctx, append([]chromedp.Action{page.BringToFront()}, actions...)...); err != nil {
+	if err := chromedp.Run(ctx, actions...); err != nil {
 		tb.fatalf("%s: %v", what, err)
 	}
 }
