@@ -149,6 +149,30 @@ func (tb *tab) waitFor(what, cond string) {
 	}
 }
 
+// settle waits until the JavaScript expression, which describes the page's
+// state as a string, reads the same five times in a row over a second, and
+// returns that state: what is still in flight when a feed stops has landed.
+func (tb *tab) settle(what, js string) string {
+	tb.t.Helper()
+	deadline := time.Now().Add(browserStep)
+	var last string
+	same := 0
+	for same < 5 {
+		var now string
+		tb.eval(js, &now)
+		if now == last {
+			same++
+		} else {
+			last, same = now, 1
+		}
+		if time.Now().After(deadline) {
+			tb.fatalf("%s did not settle within %s: last %q", what, browserStep, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return last
+}
+
 // waitText waits until the element sel shows want.
 func (tb *tab) waitText(sel, want string) {
 	tb.t.Helper()
@@ -345,12 +369,13 @@ func TestServerBrowserTicker(t *testing.T) {
 	tb.click("#start")
 	tb.waitFor("the built-in feed to publish 40 quotes", `Number(document.getElementById('sent').textContent) >= 40`)
 	tb.click("#stop")
-	tb.waitFor("every quote the feed sent to be received, and the feed to be idle",
-		`document.getElementById('stop').disabled && Number(document.getElementById('received').textContent) === `+strconv.Itoa(len(ids))+` + Number(document.getElementById('sent').textContent)`)
-	time.Sleep(500 * time.Millisecond) // a publish still in flight would show now
-	sent, _ := strconv.Atoi(tb.text("#sent"))
-	if got, want := tb.text("#received"), strconv.Itoa(len(ids)+sent); got != want {
-		tb.fatalf("received %s quotes, want %s (200 from Go, %d from the feed)", got, want, sent)
+	state := tb.settle("the quote counters", `document.getElementById('sent').textContent + ' ' + document.getElementById('received').textContent`)
+	var sent, received int
+	if _, err := fmt.Sscan(state, &sent, &received); err != nil {
+		tb.fatalf("reading the counters %q: %v", state, err)
+	}
+	if received != len(ids)+sent {
+		tb.fatalf("received %d quotes, want %d (%d from Go, %d from the feed)", received, len(ids)+sent, len(ids), sent)
 	}
 	for _, sym := range symbols {
 		if got := tb.text(`#quotes tr[data-symbol="` + sym + `"] .updates`); got != strconv.Itoa(rounds+sent/len(symbols)) {
@@ -480,10 +505,13 @@ func TestServerBrowserDashboard(t *testing.T) {
 	tb.click("#start")
 	tb.waitFor("three more samples", `Number(document.getElementById('samples').textContent) >= 8`)
 	tb.click("#stop")
-	time.Sleep(700 * time.Millisecond) // a sample in flight lands now
-	samples, _ := strconv.Atoi(tb.text("#samples"))
-	if n := len(chartPoints(tb)); n != samples {
-		tb.fatalf("the chart has %d points for %d samples", n, samples)
+	state := tb.settle("the samples", `document.getElementById('samples').textContent + ' ' + document.getElementById('line').getAttribute('points').split(' ').length`)
+	var samples, drawn int
+	if _, err := fmt.Sscan(state, &samples, &drawn); err != nil {
+		tb.fatalf("reading the samples %q: %v", state, err)
+	}
+	if drawn != samples {
+		tb.fatalf("the chart has %d points for %d samples", drawn, samples)
 	}
 	if got := tb.received("metrics"); len(got) != samples {
 		tb.fatalf("the page counted %d samples, its EventSource received %d", samples, len(got))
@@ -540,7 +568,9 @@ func TestServerBrowserChat(t *testing.T) {
 	for _, tb := range []*tab{ann, ben} {
 		tb.waitFor("the room notice", `document.querySelector('#messages li:last-child').textContent === 'The room closes at 18:00'`)
 	}
-	time.Sleep(500 * time.Millisecond) // a late duplicate would show now
+	for _, tb := range []*tab{ann, ben} { // a late duplicate would show
+		tb.settle("the room", `document.getElementById('messages').textContent`)
+	}
 
 	// Each tab shows each line once: its own from the local echo, the
 	// other's from the stream.
