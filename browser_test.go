@@ -215,6 +215,91 @@ func chromiumOptions(profile string) []chromedp.ExecAllocatorOption {
 	}
 }
 
+// TestServerBrowserDemoAnyName: with "show events of every name" ticked,
+// the demo page reads the stream with fetch and shows events of names it
+// was never told, and unnamed ones; across a reload it comes back by itself
+// after the server's retry delay, sends Last-Event-ID, and shows each event
+// once.
+func TestServerBrowserDemoAnyName(t *testing.T) {
+	requireChromium(t)
+	site := demoSite(examplesRoot(t, "index.html"))
+	s := startServer(t, site)
+	p := openDemoPage(t, s)
+	p.run("load the demo page",
+		chromedp.Navigate(s.url("/")),
+		chromedp.WaitVisible("#connect", chromedp.ByQuery),
+	)
+	p.recordStates()
+	p.run("tick the box and connect",
+		chromedp.Click("#any-name", chromedp.ByQuery),
+		chromedp.Click("#connect", chromedp.ByQuery),
+	)
+	snap := p.waitUntil("the stream to open and show a connection id", func(s pageSnapshot) bool {
+		return s.State == "open" && s.hasConnectionID() && s.count("connected") == 1
+	})
+	firstConn := snap.ConnectionID
+
+	var published []publishedEvent
+	order := p.publish("order-created", `{"order":42}`)
+	order.data = "{\n  \"order\": 42\n}" // the page pretty-prints JSON data
+	published = append(published, order, p.publish("never-listed", "a name no field lists"))
+	unnamed := p.publish("", "an event without a name")
+	unnamed.event = "message"
+	published = append(published, unnamed)
+	p.waitForEvents("events of any name", published)
+
+	before := p.snapshot()
+	p.forceReload(site)
+	http.DefaultClient.CloseIdleConnections()
+	for i := 1; i <= 2; i++ {
+		published = append(published, p.publish("gap-"+strconv.Itoa(i), "published during the reconnect"))
+	}
+	p.waitUntil("the page to reconnect by itself", func(s pageSnapshot) bool {
+		return s.State == "open" && s.connections() == before.connections()+1 && s.ConnectionID != firstConn
+	})
+	published = append(published, p.publish("after", "published after the reconnect"))
+	p.waitForEvents("the events published during and after the reconnect", published)
+
+	final := p.snapshot()
+	var gotIDs, wantIDs []string
+	for _, e := range published {
+		wantIDs = append(wantIDs, e.id)
+	}
+	for _, r := range final.Rows {
+		if r.Event == "reset" {
+			p.fatalf("the page shows a reset: %q", r.Data)
+		}
+		if r.Event != "connected" {
+			gotIDs = append(gotIDs, r.ID)
+		}
+	}
+	if !slices.Equal(gotIDs, wantIDs) {
+		p.fatalf("the page's event rows, oldest first, are %v; want exactly %v", gotIDs, wantIDs)
+	}
+	if states := final.States; slices.Contains(states, "closed") || !slices.Contains(states, "reconnecting") {
+		p.fatalf("#state went through %v; want reconnecting, never closed", states)
+	}
+	p.mu.Lock()
+	fetches := slices.Clone(p.fetches)
+	var first, wire string
+	if len(fetches) == 2 {
+		first, wire = p.wire[fetches[0].id], p.wire[fetches[1].id]
+	}
+	p.mu.Unlock()
+	if len(fetches) != 2 {
+		p.fatalf("the page fetched /events %d times, want 2 (subscribe and one resume)", len(fetches))
+	}
+	if first != "" {
+		p.fatalf("the first subscription sent Last-Event-ID %q", first)
+	}
+	if last := published[2].id; wire != last {
+		p.fatalf("the resume sent Last-Event-ID %q, want the last id before the reload, %q", wire, last)
+	}
+	if _, _, problems := p.observed(); slices.ContainsFunc(problems, func(m string) bool { return strings.HasPrefix(m, "uncaught exception") }) {
+		p.fatalf("the page threw: %v", problems)
+	}
+}
+
 // demoSite is the site of example.Caddyfile with the demo page served from
 // root, a short retry and a 1s heartbeat.
 func demoSite(root string) string {
@@ -254,6 +339,7 @@ type demoPage struct {
 	debug    bytes.Buffer // chromedp's own log
 	problems []string     // exceptions, console errors, failed loads
 	streams  []esRequest  // EventSource requests, in order
+	fetches  []esRequest  // the page's fetch requests of /events, in order
 	// wire holds the Last-Event-ID header each request really sent (from
 	// the network stack's extra info; "" when it sent none).
 	wire     map[network.RequestID]string
@@ -333,6 +419,9 @@ func (p *demoPage) observe(ev any) {
 	case *network.EventRequestWillBeSent:
 		if ev.Type == network.ResourceTypeEventSource && ev.Request != nil {
 			p.streams = append(p.streams, esRequest{id: ev.RequestID, url: ev.Request.URL})
+		}
+		if ev.Type == network.ResourceTypeFetch && ev.Request != nil && strings.Contains(ev.Request.URL, "/events?") {
+			p.fetches = append(p.fetches, esRequest{id: ev.RequestID, url: ev.Request.URL})
 		}
 	case *network.EventRequestWillBeSentExtraInfo:
 		// Any request's: it may come before the requestWillBeSent it
