@@ -37,7 +37,7 @@ type browser struct {
 
 func startBrowser(t *testing.T, s *testServer) *browser {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(t.TempDir())...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(chromiumProfile(t))...)
 	root, cancelRoot := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancelRoot()

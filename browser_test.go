@@ -196,6 +196,34 @@ func examplesRoot(t *testing.T, page string) string {
 	return root
 }
 
+// chromiumProfile is a fresh profile directory, removed when the test ends.
+// Call it before starting the browser, so that the removal comes after the
+// browser's end: Chromium's helper processes may still write to the profile
+// for a moment after the browser process has exited, which makes a plain
+// t.TempDir fail its cleanup ("directory not empty"); it is retried.
+func chromiumProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "caddy-sse-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("removing the Chromium profile: %v", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
 // chromiumOptions start a headless Chromium with a fresh profile, as the
 // browser tests run it.
 func chromiumOptions(profile string) []chromedp.ExecAllocatorOption {
@@ -209,6 +237,8 @@ func chromiumOptions(profile string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-crash-reporter", true),
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.WSURLReadTimeout(browserStep),
@@ -373,7 +403,7 @@ type publishedEvent struct {
 func openDemoPage(t *testing.T, s *testServer) *demoPage {
 	t.Helper()
 	p := &demoPage{t: t, s: s}
-	profile := t.TempDir()
+	profile := chromiumProfile(t)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(profile)...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(p.logf), chromedp.WithErrorf(p.logf))
 	// Closing the tab's context ends the browser; cancelAlloc waits for the
