@@ -63,6 +63,12 @@ func TestDocsMigrating(t *testing.T) {
 		if ev := st.nextEvent(); ev.ID != ack.ID || ev.Name != "book-updated" || ev.Data != `{"title":"Dune"}` {
 			t.Fatalf("received %+v", ev)
 		}
+		for _, field := range []string{"id", "private"} {
+			body := `{"topic":"https://example.com/books/1","data":"x","` + field + `":"1"}`
+			if status, out := s.publish("/.well-known/mercure", body); status != http.StatusBadRequest {
+				t.Errorf("JSON with Mercure's %q: %d %v, want 400", field, status, out)
+			}
+		}
 		// A Mercure id does not resume: a reset, then live events.
 		st2 := s.subscribe("/.well-known/mercure?topic=x&lastEventID=" + url.QueryEscape("urn:uuid:1b8e2f3c"))
 		var names []string
@@ -90,6 +96,9 @@ func TestDocsMigrating(t *testing.T) {
 		}
 		if ev := st.nextEvent(); ev.Data != "hello, room 1" {
 			t.Fatalf("received %+v", ev)
+		}
+		if _, status := s.trySubscribe("/sub/"); status != http.StatusBadRequest {
+			t.Errorf("a subscription without a channel: %d, want 400", status)
 		}
 		resp, err = http.Post(s.url("/pub"), "text/plain", strings.NewReader("raw nchan body"))
 		if err != nil {
