@@ -62,7 +62,8 @@ type tab struct {
 	messages []esMessage // its EventSource messages, in order of arrival
 }
 
-// open opens path of the test site in a new tab and waits for sel.
+// open opens path of the test site in a tab of its own (the browser's
+// first tab for the first page) and waits for sel.
 func (b *browser) open(path, sel string) *tab {
 	b.t.Helper()
 	ctx := b.root
