@@ -39,19 +39,8 @@ const chromiumPath = "/usr/bin/chromium"
 const browserStep = 20 * time.Second
 
 func TestServerBrowserDemo(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the browser test needs Chromium at %s, and CI is set, so it does not skip: %v", chromiumPath, err)
-		}
-		t.Skipf("skipping the browser test: no Chromium at %s (install it with `apt-get install -y chromium`; with CI set this test fails instead)", chromiumPath)
-	}
-	root, err := filepath.Abs("examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "index.html")); err != nil {
-		t.Fatalf("the demo page is missing: %v", err)
-	}
+	requireChromium(t)
+	root := examplesRoot(t, "index.html")
 	site := demoSite(root)
 	s := startServer(t, site)
 	p := openDemoPage(t, s)
@@ -122,6 +111,25 @@ func TestServerBrowserDemo(t *testing.T) {
 	published = append(published, goEvent)
 	p.waitForEvents("the Go event", published)
 
+	// The README's own example event shows (its name is listed by
+	// default), and so does one whose name is added to the field while
+	// connected.
+	order := p.publish("order-created", `{"order":42}`)
+	order.data = "{\n  \"order\": 42\n}" // the page pretty-prints JSON data
+	published = append(published, order)
+	p.waitForEvents("the README's order-created event", published)
+	var names string
+	p.run("add an event name while connected",
+		chromedp.SetValue("#names", "message, chat, notice, order-created, invoice-paid", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('names').dispatchEvent(new Event('change')), true`, nil),
+		chromedp.Value("#names", &names, chromedp.ByQuery),
+	)
+	if !strings.HasSuffix(names, "invoice-paid") {
+		p.fatalf("#names holds %q", names)
+	}
+	published = append(published, p.publish("invoice-paid", "an event name the page did not know"))
+	p.waitForEvents("the event of the added name", published)
+
 	// Reload the same config: the old config's streams end with a short
 	// retry hint and the browser has to come back on its own. Three events
 	// are published at once, while it is away, and must be replayed.
@@ -163,6 +171,165 @@ func TestServerBrowserDemo(t *testing.T) {
 	p.checkFinal(final, before, published)
 }
 
+// requireChromium skips a browser test when Chromium is missing, except
+// under CI, where it fails instead.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the browser test needs Chromium at %s, and CI is set, so it does not skip: %v", chromiumPath, err)
+		}
+		t.Skipf("skipping the browser test: no Chromium at %s (install it with `apt-get install -y chromium`; with CI set this test fails instead)", chromiumPath)
+	}
+}
+
+// examplesRoot is the absolute path of examples/, checked to hold page.
+func examplesRoot(t *testing.T, page string) string {
+	t.Helper()
+	root, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, page)); err != nil {
+		t.Fatalf("the demo page is missing: %v", err)
+	}
+	return root
+}
+
+// chromiumProfile is a fresh profile directory, removed when the test ends.
+// Call it before starting the browser, so that the removal comes after the
+// browser's end: Chromium's helper processes may still write to the profile
+// for a moment after the browser process has exited, which makes a plain
+// t.TempDir fail its cleanup ("directory not empty"); it is retried.
+func chromiumProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "caddy-sse-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("removing the Chromium profile: %v", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
+// chromiumOptions start a headless Chromium with a fresh profile, as the
+// browser tests run it.
+func chromiumOptions(profile string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-crash-reporter", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 1000),
+		chromedp.WSURLReadTimeout(browserStep),
+	}
+}
+
+// TestServerBrowserDemoAnyName: with "show events of every name" ticked,
+// the demo page reads the stream with fetch and shows events of names it
+// was never told, and unnamed ones; across a reload it comes back by itself
+// after the server's retry delay, sends Last-Event-ID, and shows each event
+// once.
+func TestServerBrowserDemoAnyName(t *testing.T) {
+	requireChromium(t)
+	site := demoSite(examplesRoot(t, "index.html"))
+	s := startServer(t, site)
+	p := openDemoPage(t, s)
+	p.run("load the demo page",
+		chromedp.Navigate(s.url("/")),
+		chromedp.WaitVisible("#connect", chromedp.ByQuery),
+	)
+	p.recordStates()
+	p.run("tick the box and connect",
+		chromedp.Click("#any-name", chromedp.ByQuery),
+		chromedp.Click("#connect", chromedp.ByQuery),
+	)
+	snap := p.waitUntil("the stream to open and show a connection id", func(s pageSnapshot) bool {
+		return s.State == "open" && s.hasConnectionID() && s.count("connected") == 1
+	})
+	firstConn := snap.ConnectionID
+
+	var published []publishedEvent
+	order := p.publish("order-created", `{"order":42}`)
+	order.data = "{\n  \"order\": 42\n}" // the page pretty-prints JSON data
+	published = append(published, order, p.publish("never-listed", "a name no field lists"))
+	unnamed := p.publish("", "an event without a name")
+	unnamed.event = "message"
+	published = append(published, unnamed)
+	p.waitForEvents("events of any name", published)
+
+	before := p.snapshot()
+	p.forceReload(site)
+	http.DefaultClient.CloseIdleConnections()
+	for i := 1; i <= 2; i++ {
+		published = append(published, p.publish("gap-"+strconv.Itoa(i), "published during the reconnect"))
+	}
+	p.waitUntil("the page to reconnect by itself", func(s pageSnapshot) bool {
+		return s.State == "open" && s.connections() == before.connections()+1 && s.ConnectionID != firstConn
+	})
+	published = append(published, p.publish("after", "published after the reconnect"))
+	p.waitForEvents("the events published during and after the reconnect", published)
+
+	final := p.snapshot()
+	var gotIDs, wantIDs []string
+	for _, e := range published {
+		wantIDs = append(wantIDs, e.id)
+	}
+	for _, r := range final.Rows {
+		if r.Event == "reset" {
+			p.fatalf("the page shows a reset: %q", r.Data)
+		}
+		if r.Event != "connected" {
+			gotIDs = append(gotIDs, r.ID)
+		}
+	}
+	if !slices.Equal(gotIDs, wantIDs) {
+		p.fatalf("the page's event rows, oldest first, are %v; want exactly %v", gotIDs, wantIDs)
+	}
+	if states := final.States; slices.Contains(states, "closed") || !slices.Contains(states, "reconnecting") {
+		p.fatalf("#state went through %v; want reconnecting, never closed", states)
+	}
+	p.mu.Lock()
+	fetches := slices.Clone(p.fetches)
+	var first, wire string
+	if len(fetches) == 2 {
+		first, wire = p.wire[fetches[0].id], p.wire[fetches[1].id]
+	}
+	p.mu.Unlock()
+	if len(fetches) != 2 {
+		p.fatalf("the page fetched /events %d times, want 2 (subscribe and one resume)", len(fetches))
+	}
+	if first != "" {
+		p.fatalf("the first subscription sent Last-Event-ID %q", first)
+	}
+	if last := published[2].id; wire != last {
+		p.fatalf("the resume sent Last-Event-ID %q, want the last id before the reload, %q", wire, last)
+	}
+	if _, _, problems := p.observed(); slices.ContainsFunc(problems, func(m string) bool { return strings.HasPrefix(m, "uncaught exception") }) {
+		p.fatalf("the page threw: %v", problems)
+	}
+}
+
 // demoSite is the site of example.Caddyfile with the demo page served from
 // root, a short retry and a 1s heartbeat.
 func demoSite(root string) string {
@@ -202,6 +369,7 @@ type demoPage struct {
 	debug    bytes.Buffer // chromedp's own log
 	problems []string     // exceptions, console errors, failed loads
 	streams  []esRequest  // EventSource requests, in order
+	fetches  []esRequest  // the page's fetch requests of /events, in order
 	// wire holds the Last-Event-ID header each request really sent (from
 	// the network stack's extra info; "" when it sent none).
 	wire     map[network.RequestID]string
@@ -235,21 +403,8 @@ type publishedEvent struct {
 func openDemoPage(t *testing.T, s *testServer) *demoPage {
 	t.Helper()
 	p := &demoPage{t: t, s: s}
-	profile := t.TempDir()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.WSURLReadTimeout(browserStep),
-	)
+	profile := chromiumProfile(t)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(profile)...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(p.logf), chromedp.WithErrorf(p.logf))
 	// Closing the tab's context ends the browser; cancelAlloc waits for the
 	// process, so the profile directory is free before TempDir removes it.
@@ -294,6 +449,9 @@ func (p *demoPage) observe(ev any) {
 	case *network.EventRequestWillBeSent:
 		if ev.Type == network.ResourceTypeEventSource && ev.Request != nil {
 			p.streams = append(p.streams, esRequest{id: ev.RequestID, url: ev.Request.URL})
+		}
+		if ev.Type == network.ResourceTypeFetch && ev.Request != nil && strings.Contains(ev.Request.URL, "/events?") {
+			p.fetches = append(p.fetches, esRequest{id: ev.RequestID, url: ev.Request.URL})
 		}
 	case *network.EventRequestWillBeSentExtraInfo:
 		// Any request's: it may come before the requestWillBeSent it
@@ -477,13 +635,35 @@ func (p *demoPage) waitForEvents(what string, want []publishedEvent) {
 func (p *demoPage) publish(event, data string) publishedEvent {
 	p.t.Helper()
 	body, _ := json.Marshal(map[string]string{"topic": "demo", "event": event, "data": data})
-	status, out := p.s.publish("/publish", string(body))
-	id, _ := out["id"].(string)
-	n, _ := out["subscribers"].(float64)
-	if status != http.StatusOK || id == "" {
-		p.fatalf("publish %s: status %d: %v", body, status, out)
+	var ack publishResult
+	status, err := postRetry(p.s.url("/publish"), body, &ack)
+	if err != nil || status != http.StatusOK || ack.ID == "" {
+		p.fatalf("publish %s: status %d, %+v: %v", body, status, ack, err)
 	}
-	return publishedEvent{id: id, event: event, data: data, subscribers: int(n)}
+	return publishedEvent{id: ack.ID, event: event, data: data, subscribers: ack.Subscribers}
+}
+
+// postRetry POSTs a JSON publish and decodes the answer into out. As the
+// README asks of publishers, a POST that fails before any answer (EOF or a
+// reset: during a reload the old config's server may close the connection
+// it was sent on without reading it) is sent once more, on a new
+// connection. Had the first one been stored after all, the test would see
+// an extra event.
+func postRetry(url string, body []byte, out any) (int, error) {
+	var resp *http.Response
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		resp, err = http.Post(url, "application/json", bytes.NewReader(body))
+		if err == nil {
+			break
+		}
+		http.DefaultClient.CloseIdleConnections()
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
 // forceReload loads the site again through the admin API with

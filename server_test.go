@@ -10,13 +10,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,15 +99,72 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// freePort returns a port on 127.0.0.1 that nothing listens on. Caddy binds
+// it only after it has started, seconds later, so the port must not be one
+// the kernel hands out meanwhile to another process's outgoing connection
+// or `:0` listener: it is chosen outside the ephemeral range
+// (net.ipv4.ip_local_port_range), never twice in one test binary, and
+// checked by binding it. startServerFor still retries when another process
+// took it first.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := testPortRange()
+	for range 100 {
+		port := lo + rand.IntN(hi-lo+1)
+		if !claimPort(port) {
+			continue
+		}
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d after 100 tries", lo, hi)
+	return 0
 }
+
+// claimedPorts are the ports freePort has handed out in this test binary.
+var claimedPorts struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+// claimPort records port as handed out; false if it already was.
+func claimPort(port int) bool {
+	claimedPorts.Lock()
+	defer claimedPorts.Unlock()
+	if claimedPorts.m[port] {
+		return false
+	}
+	if claimedPorts.m == nil {
+		claimedPorts.m = make(map[int]bool)
+	}
+	claimedPorts.m[port] = true
+	return true
+}
+
+// testPortRange is the range freePort picks from: the ports between 10000
+// and the start of the kernel's ephemeral range (Linux's default is
+// 32768-60999), or above its end when the range starts too low.
+func testPortRange() (lo, hi int) {
+	ephLo, ephHi := 32768, 60999
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) == 2 {
+			a, errA := strconv.Atoi(f[0])
+			b, errB := strconv.Atoi(f[1])
+			if errA == nil && errB == nil && a <= b {
+				ephLo, ephHi = a, b
+			}
+		}
+	}
+	if ephLo-1 >= 10000+1000 {
+		return 10000, ephLo - 1
+	}
+	return ephHi + 1, 65535
+}
+
+// errAddrInUse is how Caddy reports a listener address another process has.
+const errAddrInUse = "address already in use"
 
 // The two ways a stream is served, which the tests of stream behaviour run
 // over: an HTTP/1.1 stream is detached from its request and written by the
@@ -137,7 +198,9 @@ func startServer(t *testing.T, site string) *testServer {
 	return startServerFor(t, pathDetached, site)
 }
 
-// startServerFor is startServer with streams served the given way.
+// startServerFor is startServer with streams served the given way. When
+// another process took one of the chosen ports before Caddy bound it, Caddy
+// is started again on fresh ones.
 func startServerFor(t *testing.T, path, site string) *testServer {
 	t.Helper()
 	return startServerWith(t, path, site)
@@ -147,10 +210,29 @@ func startServerFor(t *testing.T, path, site string) *testServer {
 // launcher, a command that runs its arguments (e.g. after lowering a limit).
 func startServerWith(t *testing.T, path, site string, launcher ...string) *testServer {
 	t.Helper()
-	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
-	s.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		s, err := tryStartServer(t, path, site, freePort(t), freePort(t), launcher)
+		if err == nil {
+			t.Cleanup(s.close)
+			return s
+		}
+		if attempt == attempts || !strings.Contains(s.logs.String(), errAddrInUse) {
+			t.Fatalf("%v\n%s", err, s.logs)
+		}
+		t.Logf("attempt %d: port %d or %s was taken before caddy bound it; trying fresh ports", attempt, s.port, s.admin)
+	}
+}
+
+// tryStartServer starts Caddy with the site on port and its admin endpoint
+// on adminPort, and waits until Caddy serves the site. On failure the
+// process has ended and its output is in s.logs.
+func tryStartServer(t *testing.T, path, site string, port, adminPort int, launcher []string) (*testServer, error) {
+	t.Helper()
+	s := &testServer{t: t, dir: t.TempDir(), port: port, logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
+	s.admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	cfg := s.writeConfig(site)
-	args := append(launcher, buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
+	args := append(slices.Clip(launcher), buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = s.dir
 	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
@@ -162,24 +244,36 @@ func startServerWith(t *testing.T, path, site string, launcher ...string) *testS
 		s.waitErr = s.cmd.Wait()
 		close(s.exited)
 	}()
-	t.Cleanup(s.close)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-		if err == nil {
-			conn.Close()
-			return s
+		if s.answersAsCaddy() {
+			return s, nil
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("caddy exited: %v\n%s", s.waitErr, s.logs)
+			return s, fmt.Errorf("caddy exited: %v", s.waitErr)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start listening:\n%s", s.logs)
+			s.close()
+			return s, errors.New("caddy did not start listening within 30s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// answersAsCaddy reports whether the site's port is served by Caddy, not
+// merely bound: a process that took the port first would accept connections
+// too. OPTIONS, because it never opens a stream on an sse route.
+func (s *testServer) answersAsCaddy() bool {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	req, _ := http.NewRequest(http.MethodOptions, s.url("/"), nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Server") == "Caddy"
 }
 
 // writeConfig writes a Caddyfile for the site and returns its path.
