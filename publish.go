@@ -248,12 +248,29 @@ func topicList(topic string, topics []string) []string {
 	return slices.Compact(topics)
 }
 
+// formFields are the fields of a form publish; true for the repeatable one.
+var formFields = map[string]bool{
+	"topic": true, "event": false, "type": false, "data": false,
+	"retry": false, "connection": false, "exclude": false,
+}
+
 // decodeForm reads a form publish: topic (repeatable), event (alias type),
 // data, retry, connection, exclude.
 func decodeForm(body []byte) (*Event, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, fmt.Errorf("malformed form: %w", err)
+	}
+	// As with JSON, a field the hub does not know (a misspelling, or a
+	// Mercure publisher's "private" or "id") is refused, not ignored.
+	for field, values := range form {
+		repeatable, known := formFields[field]
+		switch {
+		case !known:
+			return nil, fmt.Errorf("unknown form field %q", field)
+		case len(values) > 1 && !repeatable:
+			return nil, fmt.Errorf("form field %q is given %d times; only topic repeats", field, len(values))
+		}
 	}
 	name, err := oneOf("event", form.Get("event"), "type", form.Get("type"))
 	if err != nil {
