@@ -6,6 +6,7 @@ require (
 	github.com/chromedp/chromedp v0.14.2
 	github.com/r3labs/sse/v2 v2.10.0
 	github.com/tmaxmax/go-sse v0.11.0
+	gopkg.in/cenkalti/backoff.v1 v1.1.0
 )
 
 require (
@@ -17,5 +18,4 @@ require (
 	github.com/gobwas/ws v1.4.0 // indirect
 	golang.org/x/net v0.0.0-20191116160921-f9c825593386 // indirect
 	golang.org/x/sys v0.34.0 // indirect
-	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
 )
