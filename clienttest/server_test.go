@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +59,7 @@ type server struct {
 	t       *testing.T
 	dir     string
 	port    int
-	admin   string
+	admin   string // the admin API's unix socket
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	exited  chan struct{}
@@ -85,69 +83,56 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// readyBody is what the site's /ready answers, so the harness knows the
-// port it polls is held by this Caddy and not by another process.
-const readyBody = "caddy-sse clienttest"
-
-// errPortTaken is a start that lost its port to another process between
-// choosing it and binding it.
-var errPortTaken = errors.New("address already in use")
-
-// startServer runs Caddy with the site body on random ports. A port can be
-// taken between choosing it and Caddy binding it; then Caddy exits with
-// "address already in use" and the start is retried on new ports.
+// startServer runs Caddy with the site body. No port is chosen and then
+// bound later, which another process could take in between: the test binds
+// the site's listener itself and hands it to Caddy as file descriptor 3
+// (Caddy's "fd/3" network address, which survives reloads), and the admin
+// API listens on a unix socket in the server's own directory.
 func startServer(t *testing.T, site string) *server {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		s, err := tryStart(t, site)
-		if err == nil {
-			return s
-		}
-		if !errors.Is(err, errPortTaken) || attempt == 5 {
-			t.Fatal(err)
-		}
-		t.Logf("start %d: %v; trying new ports", attempt, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func tryStart(t *testing.T, site string) (*server, error) {
-	s := &server{t: t, dir: t.TempDir(), port: freePort(t), admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		logs: new(syncBuffer), exited: make(chan struct{})}
+	file, err := ln.(*net.TCPListener).File()
+	ln.Close() // file holds a duplicate of the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close() // the child has its own copy once started
+	s := &server{t: t, dir: t.TempDir(), port: ln.Addr().(*net.TCPAddr).Port, logs: new(syncBuffer), exited: make(chan struct{})}
+	s.admin = filepath.Join(s.dir, "admin.sock")
 	cfg := s.writeConfig(site)
 	s.cmd = exec.Command(buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
 	s.cmd.Dir = s.dir
 	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	s.cmd.ExtraFiles = []*os.File{file} // fd 3
 	if err := s.cmd.Start(); err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	go func() {
 		s.waitErr = s.cmd.Wait()
 		close(s.exited)
 	}()
+	t.Cleanup(s.close)
 	deadline := time.Now().Add(60 * time.Second)
-	for {
+	for !s.ready() {
 		select {
 		case <-s.exited:
-			if strings.Contains(s.logs.String(), "address already in use") {
-				return nil, fmt.Errorf("caddy exited: %w", errPortTaken)
-			}
-			return nil, fmt.Errorf("caddy exited: %v\n%s", s.waitErr, s.logs)
+			t.Fatalf("caddy exited: %v\n%s", s.waitErr, s.logs)
 		default:
 		}
-		if s.ready() {
-			t.Cleanup(s.close)
-			return s, nil
-		}
 		if time.Now().After(deadline) {
-			s.close()
-			return nil, fmt.Errorf("caddy did not start serving:\n%s", s.logs)
+			t.Fatalf("caddy did not start serving:\n%s", s.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return s
 }
 
-// ready reports whether this Caddy answers on its port.
+// ready reports whether Caddy serves the site. Connections queue on the
+// socket from the start; this waits for the answer.
 func (s *server) ready() bool {
 	client := http.Client{Timeout: time.Second}
 	resp, err := client.Get(s.url("/ready"))
@@ -155,23 +140,12 @@ func (s *server) ready() bool {
 		return false
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == http.StatusOK && string(body) == readyBody
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return resp.StatusCode == http.StatusOK
 }
 
 func (s *server) writeConfig(site string) string {
 	cfg := fmt.Sprintf(`{
-	admin %s
+	admin unix/%s
 	auto_https off
 	persist_config off
 	storage file_system %s
@@ -180,10 +154,11 @@ func (s *server) writeConfig(site string) string {
 	}
 }
 http://127.0.0.1:%d {
-	respond /ready %q 200
+	bind fd/3
+	respond /ready "ready" 200
 %s
 }
-`, s.admin, filepath.Join(s.dir, "data"), s.port, readyBody, site)
+`, s.admin, filepath.Join(s.dir, "data"), s.port, site)
 	path := filepath.Join(s.dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
@@ -215,10 +190,13 @@ func (s *server) forceReload(site string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.admin+"/load", bytes.NewReader(cfg))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost/load", bytes.NewReader(cfg))
 	req.Header.Set("Content-Type", "text/caddyfile")
 	req.Header.Set("Cache-Control", "must-revalidate")
-	resp, err := http.DefaultClient.Do(req)
+	admin := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return new(net.Dialer).DialContext(ctx, "unix", s.admin)
+	}}}
+	resp, err := admin.Do(req)
 	if err != nil {
 		s.t.Fatalf("reload: %v", err)
 	}
