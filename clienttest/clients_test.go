@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -206,7 +207,12 @@ func goSSEClient(t *testing.T, s *server, url string, _ []string) *conn {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = sc.Connect()
+		err := sc.Connect()
+		if ctx.Err() == nil {
+			// Connect gave up: v0.11.0 does so after a stream that ends at
+			// an event boundary.
+			c.report(observation{Type: "error", Data: fmt.Sprintf("Connect returned: %v", err)})
+		}
 	}()
 	c.stop = func() {
 		cancel()
@@ -266,6 +272,12 @@ func chromiumClient(t *testing.T, s *server, url string, names []string) *conn {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		needTool(t, "Chromium", chromiumPath)
 	}
+	// A fresh profile, removed once the browser is gone; not t.TempDir,
+	// whose removal fails while Chromium's last processes still write.
+	profile, err := os.MkdirTemp("", "clienttest-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
@@ -276,10 +288,16 @@ func chromiumClient(t *testing.T, s *server, url string, names []string) *conn {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	stopAll := func() { cancelTab(); cancelAlloc() }
+	stopAll := func() {
+		cancelTab()
+		cancelAlloc()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	listen, _ := json.Marshal(names)
 	start := `(() => {
 		window.__obs = [];
@@ -300,7 +318,7 @@ func chromiumClient(t *testing.T, s *server, url string, names []string) *conn {
 	}
 	var ok bool
 	runCtx, cancelRun := context.WithTimeout(ctx, 60*time.Second)
-	err := chromedp.Run(runCtx, chromedp.Navigate(s.url("/ready")), chromedp.Evaluate(start, &ok))
+	err = chromedp.Run(runCtx, chromedp.Navigate(s.url("/ready")), chromedp.Evaluate(start, &ok))
 	cancelRun()
 	if err != nil {
 		stopAll()
