@@ -1,6 +1,6 @@
 module github.com/caddy-sse/caddy-sse/clienttest
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.14.2
@@ -16,6 +16,6 @@ require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.4.0 // indirect
-	golang.org/x/net v0.0.0-20191116160921-f9c825593386 // indirect
-	golang.org/x/sys v0.34.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
