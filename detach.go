@@ -237,7 +237,8 @@ type writeScratch struct {
 func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 	d := s.det
 	events, heartbeat, closed, reason := s.take(d.scratch[:0])
-	bufs := chunk(sc.bufs[:0], sc.size[:0], p.hub.besides(heartbeat, closed, reason), events, closed)
+	head, tail := p.hub.around(s, events, heartbeat, closed, reason)
+	bufs := chunk(sc.bufs[:0], sc.size[:0], head, events, tail, closed)
 	sc.bufs = bufs[:0]
 	batch := streamTotals{events: len(events)}
 	for _, b := range bufs {
@@ -302,10 +303,10 @@ func (p *writerPool) release(s *Subscriber, closed bool) {
 }
 
 // chunk frames a write as one HTTP/1.1 chunk, appended to bufs: size line
-// (formatted into sizeBuf), head, events, CRLF; and the last chunk when the
-// stream ends.
-func chunk(bufs net.Buffers, sizeBuf, head []byte, events []*Event, last bool) net.Buffers {
-	size := len(head)
+// (formatted into sizeBuf), head, events, tail, CRLF; and the last chunk
+// when the stream ends.
+func chunk(bufs net.Buffers, sizeBuf, head []byte, events []*Event, tail []byte, last bool) net.Buffers {
+	size := len(head) + len(tail)
 	for _, e := range events {
 		size += len(e.Wire())
 	}
@@ -316,6 +317,9 @@ func chunk(bufs net.Buffers, sizeBuf, head []byte, events []*Event, last bool) n
 		}
 		for _, e := range events {
 			bufs = append(bufs, e.Wire())
+		}
+		if len(tail) > 0 {
+			bufs = append(bufs, tail)
 		}
 		bufs = append(bufs, crlf)
 	}

@@ -17,10 +17,12 @@ type Log interface {
 	// Append stores the events, in order, setting their ID and Time. When it
 	// returns an error nothing was stored and no ID was assigned.
 	Append(events []*Event, now time.Time) error
-	// After returns the stored events that follow lastID and satisfy keep,
-	// oldest first. The reason is empty when that list is complete, else
-	// it says why events may be missing.
-	After(lastID string, now time.Time, keep func(*Event) bool) ([]*Event, ResetReason)
+	// After returns the stored events that follow lastID and match one of
+	// the selectors, oldest first; events for one connection are never
+	// replayed. The reason is empty when that list is complete, else it
+	// says why events matching the selectors may be missing. Events of
+	// other topics that are gone do not make it incomplete.
+	After(lastID string, now time.Time, selectors []string) ([]*Event, ResetReason)
 	// LastID is the id of the newest event stored; before the first event
 	// it is an id that After resumes from completely.
 	LastID() string
@@ -38,7 +40,9 @@ type ResetReason string
 const (
 	// ResetUnknown: the id is malformed or newer than anything stored.
 	ResetUnknown ResetReason = "unknown"
-	// ResetExpired: events after the id were dropped from the history.
+	// ResetExpired: events after the id that the subscriber would have
+	// received were dropped from the history, or may have been: the
+	// summary of dropped events no longer reaches back to the id.
 	ResetExpired ResetReason = "expired"
 	// ResetEpoch: the id comes from an earlier incarnation of the hub.
 	ResetEpoch ResetReason = "epoch"
@@ -47,18 +51,21 @@ const (
 // memoryLog is the default Log: a ring of the newest events, with ids of
 // the form "<epoch>-<seq>". The epoch is the hub's creation time in base 36
 // milliseconds, so ids from an earlier process are recognised as such, and
-// the sequence counts every event the hub ever stored.
+// the sequence counts every event the hub ever stored. Every event that
+// leaves the ring, for its size or its age, is noted in dropped, so that a
+// subscriber of a quiet topic resumes without a reset.
 type memoryLog struct {
-	epoch  string
-	seq    uint64   // the newest event's sequence number
-	ring   []*Event // capacity is the history size
-	start  int      // index of the oldest event in ring
-	n      int      // events kept
-	maxAge time.Duration
+	epoch   string
+	seq     uint64   // the newest event's sequence number
+	ring    []*Event // capacity is the history size
+	start   int      // index of the oldest event in ring
+	n       int      // events kept
+	maxAge  time.Duration
+	dropped droppedTopics
 }
 
 func newMemoryLog(size int, maxAge time.Duration, now time.Time) *memoryLog {
-	l := &memoryLog{epoch: strconv.FormatInt(now.UnixMilli(), 36)}
+	l := &memoryLog{epoch: strconv.FormatInt(now.UnixMilli(), 36), dropped: newDroppedTopics(droppedTopicsKept)}
 	l.Configure(size, maxAge)
 	return l
 }
@@ -73,9 +80,11 @@ func (l *memoryLog) Append(events []*Event, now time.Time) error {
 	return nil
 }
 
+// push adds e, whose sequence is l.seq, to the ring.
 func (l *memoryLog) push(e *Event) {
 	size := len(l.ring)
 	if size == 0 {
+		l.dropped.add(e, l.seq)
 		return
 	}
 	if l.n < size {
@@ -83,11 +92,15 @@ func (l *memoryLog) push(e *Event) {
 		l.n++
 		return
 	}
+	l.dropped.add(l.ring[l.start], l.seq-uint64(size))
 	l.ring[l.start] = e
 	l.start = (l.start + 1) % size
 }
 
 func (l *memoryLog) at(i int) *Event { return l.ring[(l.start+i)%len(l.ring)] }
+
+// oldestSeq is the sequence of at(0) when the ring holds events.
+func (l *memoryLog) oldestSeq() uint64 { return l.seq - uint64(l.n) + 1 }
 
 // expire drops events older than maxAge.
 func (l *memoryLog) expire(now time.Time) {
@@ -96,13 +109,14 @@ func (l *memoryLog) expire(now time.Time) {
 	}
 	cutoff := now.Add(-l.maxAge)
 	for l.n > 0 && l.at(0).Time.Before(cutoff) {
+		l.dropped.add(l.at(0), l.oldestSeq())
 		l.ring[l.start] = nil
 		l.start = (l.start + 1) % len(l.ring)
 		l.n--
 	}
 }
 
-func (l *memoryLog) After(lastID string, now time.Time, keep func(*Event) bool) ([]*Event, ResetReason) {
+func (l *memoryLog) After(lastID string, now time.Time, selectors []string) ([]*Event, ResetReason) {
 	epoch, seq, ok := parseID(lastID)
 	switch {
 	case !ok:
@@ -113,15 +127,19 @@ func (l *memoryLog) After(lastID string, now time.Time, keep func(*Event) bool) 
 		return nil, ResetUnknown
 	}
 	l.expire(now)
-	oldest := l.seq - uint64(l.n) + 1 // sequence of at(0), when n > 0
+	oldest := l.oldestSeq() // when the ring is empty, the next event's
 	var reason ResetReason
 	if seq+1 < oldest {
-		reason = ResetExpired
+		// Events after the id are gone; it matters only if one of them
+		// was for this subscriber, or if the summary cannot tell.
+		if missed, known := l.dropped.missed(seq, selectors); missed || !known {
+			reason = ResetExpired
+		}
 		seq = oldest - 1
 	}
 	var out []*Event
 	for i := int(seq + 1 - oldest); i < l.n; i++ {
-		if e := l.at(i); keep(e) {
+		if e := l.at(i); e.Connection == "" && matchesAny(selectors, e.Topics) {
 			out = append(out, e)
 		}
 	}
@@ -140,6 +158,9 @@ func (l *memoryLog) Configure(size int, maxAge time.Duration) {
 		return
 	}
 	keep := min(l.n, size)
+	for i := range l.n - keep {
+		l.dropped.add(l.at(i), l.oldestSeq()+uint64(i))
+	}
 	ring := make([]*Event, size)
 	for i := range keep {
 		ring[i] = l.at(l.n - keep + i)

@@ -23,7 +23,8 @@ func histAppend(t *testing.T, l Log, n int, now time.Time) []*Event {
 	return events
 }
 
-func histKeepAll(*Event) bool { return true }
+// histAll selects every topic.
+var histAll = []string{"*"}
 
 func histIDs(events []*Event) []string {
 	ids := make([]string, len(events))
@@ -36,7 +37,13 @@ func histIDs(events []*Event) []string {
 // histAfter checks a call of After against the events and reason wanted.
 func histAfter(t *testing.T, l *memoryLog, lastID string, now time.Time, want []*Event, wantReason ResetReason) {
 	t.Helper()
-	got, reason := l.After(lastID, now, histKeepAll)
+	histAfterFor(t, l, lastID, now, histAll, want, wantReason)
+}
+
+// histAfterFor is histAfter for a subscriber of the given selectors.
+func histAfterFor(t *testing.T, l *memoryLog, lastID string, now time.Time, selectors []string, want []*Event, wantReason ResetReason) {
+	t.Helper()
+	got, reason := l.After(lastID, now, selectors)
 	if reason != wantReason {
 		t.Errorf("After(%q): reason %q, want %q", lastID, reason, wantReason)
 	}
@@ -97,10 +104,12 @@ func TestMemoryLogAfter(t *testing.T) {
 	histAfter(t, l, ev[0].ID, histT0, ev[1:], "")
 	histAfter(t, l, ev[4].ID, histT0, nil, "")
 
-	// keep filters without making the list incomplete.
+	// The selectors filter without making the list incomplete, and events
+	// for one connection are never replayed.
 	ev[3].Topics = []string{"b"}
-	got, reason := l.After(ev[0].ID, histT0, func(e *Event) bool { return e.Topics[0] == "a" })
-	if reason != "" || !slices.Equal(histIDs(got), []string{ev[1].ID, ev[2].ID, ev[4].ID}) {
+	ev[2].Connection = "c1"
+	got, reason := l.After(ev[0].ID, histT0, []string{"a"})
+	if reason != "" || !slices.Equal(histIDs(got), []string{ev[1].ID, ev[4].ID}) {
 		t.Fatalf("After with a filter = %v, %q", histIDs(got), reason)
 	}
 }
@@ -131,7 +140,7 @@ func TestMemoryLogAfterResets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, reason := l.After(tt.id, histT0, histKeepAll)
+			got, reason := l.After(tt.id, histT0, histAll)
 			if reason != tt.want {
 				t.Fatalf("After(%q): reason %q, want %q", tt.id, reason, tt.want)
 			}
@@ -252,4 +261,185 @@ func TestMemoryLogConfigure(t *testing.T) {
 		l.Configure(3, time.Second)
 		histAfter(t, l, ev[0].ID, histT0.Add(time.Minute), nil, ResetExpired)
 	})
+}
+
+// histPublish stores one event per topic list at now.
+func histPublish(t *testing.T, l Log, now time.Time, topics ...[]string) []*Event {
+	t.Helper()
+	events := make([]*Event, len(topics))
+	for i, tt := range topics {
+		events[i] = &Event{Topics: tt, Data: strconv.Itoa(i)}
+	}
+	if err := l.Append(events, now); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return events
+}
+
+// histRepeat is n copies of one topic list.
+func histRepeat(n int, topics ...string) [][]string {
+	out := make([][]string, n)
+	for i := range out {
+		out[i] = topics
+	}
+	return out
+}
+
+// A subscriber that missed nothing on its topics resumes without a reset,
+// however many events of other topics left the history meanwhile (issue 7).
+func TestMemoryLogQuietTopicResumes(t *testing.T) {
+	tests := []struct {
+		name      string
+		before    [][]string // published before the subscriber's last id
+		after     [][]string // published after it; history 10 drops some
+		selectors []string
+		want      ResetReason
+	}{
+		{"quiet exact topic", [][]string{{"a"}}, histRepeat(20, "b"), []string{"a"}, ""},
+		{"busy topic was dropped", [][]string{{"a"}}, histRepeat(20, "b"), []string{"b"}, ResetExpired},
+		{"star sees every drop", [][]string{{"a"}}, histRepeat(20, "b"), []string{"*"}, ResetExpired},
+		{"quiet prefix", [][]string{{"news/uk"}}, histRepeat(20, "sport/uk"), []string{"news/*"}, ""},
+		{"prefix matches a dropped topic", nil, append([][]string{{"news/fr"}}, histRepeat(20, "b")...), []string{"news/*"}, ResetExpired},
+		{"one of several selectors was dropped", nil, append([][]string{{"x"}}, histRepeat(20, "b")...), []string{"a", "x"}, ResetExpired},
+		{"one of an event's topics matches", nil, append([][]string{{"b", "a"}}, histRepeat(20, "b")...), []string{"a"}, ResetExpired},
+		{"dropped before the id does not count", append([][]string{{"a"}}, histRepeat(5, "b")...), histRepeat(20, "b"), []string{"a"}, ""},
+		{"kept events of the topic are replayed, not reset", nil, append(histRepeat(15, "b"), []string{"a"}), []string{"a"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newMemoryLog(10, 0, histT0)
+			histPublish(t, l, histT0, tt.before...)
+			last := l.LastID()
+			after := histPublish(t, l, histT0, tt.after...)
+			got, reason := l.After(last, histT0, tt.selectors)
+			if reason != tt.want {
+				t.Fatalf("After(%q, %v): reason %q, want %q", last, tt.selectors, reason, tt.want)
+			}
+			// What is kept and matches is replayed all the same.
+			var want []*Event
+			for _, e := range after[len(after)-10:] {
+				if matchesAny(tt.selectors, e.Topics) {
+					want = append(want, e)
+				}
+			}
+			if !slices.Equal(histIDs(got), histIDs(want)) {
+				t.Fatalf("After = %v, want %v", histIDs(got), histIDs(want))
+			}
+		})
+	}
+}
+
+// Every way an event leaves the history feeds the summary: overflow, age,
+// shrinking, and a history of size zero; events for one connection never
+// count, as they are never replayed.
+func TestMemoryLogDroppedSummarySources(t *testing.T) {
+	t.Run("age", func(t *testing.T) {
+		l := newMemoryLog(100, time.Minute, histT0)
+		histPublish(t, l, histT0, []string{"a"})
+		last := l.LastID()
+		histPublish(t, l, histT0, histRepeat(3, "b")...)
+		later := histT0.Add(time.Hour)
+		histAfterFor(t, l, last, later, []string{"a"}, nil, "")
+		histAfterFor(t, l, last, later, []string{"b"}, nil, ResetExpired)
+	})
+	t.Run("shrink", func(t *testing.T) {
+		l := newMemoryLog(10, 0, histT0)
+		histPublish(t, l, histT0, []string{"a"})
+		last := l.LastID()
+		histPublish(t, l, histT0, histRepeat(5, "b")...)
+		l.Configure(2, 0)
+		if _, reason := l.After(last, histT0, []string{"a"}); reason != "" {
+			t.Fatalf("quiet a after a shrink: reason %q", reason)
+		}
+		if _, reason := l.After(last, histT0, []string{"b"}); reason != ResetExpired {
+			t.Fatalf("b after a shrink dropped 3 of its events: reason %q", reason)
+		}
+	})
+	t.Run("size zero", func(t *testing.T) {
+		l := newMemoryLog(0, 0, histT0)
+		histPublish(t, l, histT0, []string{"a"})
+		last := l.LastID()
+		histPublish(t, l, histT0, histRepeat(3, "b")...)
+		histAfterFor(t, l, last, histT0, []string{"a"}, nil, "")
+		histAfterFor(t, l, last, histT0, []string{"b"}, nil, ResetExpired)
+	})
+	t.Run("connection events", func(t *testing.T) {
+		l := newMemoryLog(2, 0, histT0)
+		last := l.LastID()
+		targeted := []*Event{{Topics: []string{"a"}, Connection: "c1"}, {Connection: "c2"}}
+		if err := l.Append(targeted, histT0); err != nil {
+			t.Fatal(err)
+		}
+		histPublish(t, l, histT0, histRepeat(2, "b")...)
+		histAfterFor(t, l, last, histT0, []string{"a"}, nil, "")
+	})
+}
+
+// The summary holds droppedTopicsKept topics; a resume from before the
+// point where it had to forget gets a reset, one after it does not.
+func TestMemoryLogDroppedSummaryBound(t *testing.T) {
+	l := newMemoryLog(1, 0, histT0)
+	histPublish(t, l, histT0, []string{"quiet"})
+	early := l.LastID()
+	topics := make([][]string, droppedTopicsKept)
+	for i := range topics {
+		topics[i] = []string{"t" + strconv.Itoa(i)}
+	}
+	// Exactly droppedTopicsKept topics leave after early (the last of
+	// them stays in the ring; "quiet" left too): it still knows.
+	histPublish(t, l, histT0, topics...)
+	histPublish(t, l, histT0, []string{"x"})
+	if _, reason := l.After(early, histT0, []string{"quiet"}); reason != "" {
+		t.Fatalf("with %d topics dropped after the id: reason %q, want none", droppedTopicsKept, reason)
+	}
+	mid := l.LastID()
+	// One more distinct topic: the summary forgets its oldest entry.
+	histPublish(t, l, histT0, []string{"y"}, []string{"z"})
+	if _, reason := l.After(early, histT0, []string{"quiet"}); reason != ResetExpired {
+		t.Fatalf("beyond the bound: reason %q, want %q", reason, ResetExpired)
+	}
+	if _, reason := l.After(mid, histT0, []string{"quiet"}); reason != "" {
+		t.Fatalf("a newer id is still covered: reason %q", reason)
+	}
+}
+
+func TestDroppedTopics(t *testing.T) {
+	d := newDroppedTopics(3)
+	ev := func(topics ...string) *Event { return &Event{Topics: topics} }
+	d.add(ev("a"), 1)
+	d.add(ev("b", "c"), 2)
+	d.add(ev("a"), 3) // a moves to the newest end
+	tests := []struct {
+		after     uint64
+		selectors []string
+		missed    bool
+		known     bool
+	}{
+		{0, []string{"a"}, true, true},
+		{2, []string{"b"}, false, true},
+		{1, []string{"b"}, true, true},
+		{1, []string{"x/*"}, false, true},
+		{2, []string{"*"}, true, true},
+		{3, []string{"*"}, false, true},
+	}
+	for _, tt := range tests {
+		missed, known := d.missed(tt.after, tt.selectors)
+		if missed != tt.missed || known != tt.known {
+			t.Errorf("missed(%d, %v) = %v, %v; want %v, %v", tt.after, tt.selectors, missed, known, tt.missed, tt.known)
+		}
+	}
+	// A fourth topic evicts the oldest (b at 2): below 2 it cannot tell.
+	d.add(ev("d"), 4)
+	if len(d.byTopic) != 3 || d.byTopic["b"] != nil || d.floor != 2 {
+		t.Fatalf("after eviction: %d topics, b %v, floor %d", len(d.byTopic), d.byTopic["b"], d.floor)
+	}
+	if _, known := d.missed(1, []string{"zzz"}); known {
+		t.Errorf("below the floor the summary must not claim to know")
+	}
+	if missed, known := d.missed(2, []string{"b"}); missed || !known {
+		t.Errorf("at the floor: missed %v known %v; want false, true", missed, known)
+	}
+	if missed, _ := d.missed(3, []string{"d"}); !missed {
+		t.Errorf("d dropped at 4 was missed after 3")
+	}
 }

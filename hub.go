@@ -95,7 +95,7 @@ func (h *Hub) Configure(cfg HubConfig) {
 	h.cfg = cfg
 	h.log.Configure(cfg.History, cfg.MaxAge)
 	h.mu.Unlock()
-	hb := []byte(":\n\n")
+	hb := []byte(":\n") // a comment needs no blank line, and some clients dispatch one
 	if cfg.HeartbeatEvent {
 		hb = appendEvent(nil, "", "heartbeat", "", 0)
 	}
@@ -204,9 +204,7 @@ func (h *Hub) Subscribe(s *Subscriber, lastEventID string) (*Subscription, error
 	}
 	sub := &Subscription{Subscriber: s, Head: h.log.LastID(), Requested: lastEventID}
 	if lastEventID != "" {
-		sub.Replay, sub.Reset = h.log.After(lastEventID, time.Now(), func(e *Event) bool {
-			return e.Connection == "" && matchesAny(s.Topics, e.Topics)
-		})
+		sub.Replay, sub.Reset = h.log.After(lastEventID, time.Now(), s.Topics)
 		if sub.Reset != "" {
 			// A partial replay applied on top of state the application
 			// refetches would apply some events twice: start from Head.

@@ -564,8 +564,10 @@ func TestHubHeartbeat(t *testing.T) {
 		}
 		return heartbeat
 	})
-	if got := string(h.HeartbeatWire()); got != ":\n\n" {
-		t.Fatalf("HeartbeatWire = %q, want a comment", got)
+	// A comment line alone: a blank line after it would be dispatched as
+	// an empty message by some clients (issue 7).
+	if got := string(h.HeartbeatWire()); got != ":\n" {
+		t.Fatalf("HeartbeatWire = %q, want a comment line without a blank line", got)
 	}
 	h.Configure(HubConfig{History: 10, Heartbeat: 60 * time.Millisecond, HeartbeatEvent: true})
 	if got := string(h.HeartbeatWire()); got != "event: heartbeat\ndata: \n\n" {

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -376,6 +377,13 @@ type stream struct {
 	events chan sseEvent
 	cancel context.CancelFunc
 	raw    *syncBuffer
+	// lastRetry is the last retry field read, applied when its line is
+	// read, as the EventSource parser does, whether or not a block follows.
+	lastRetry atomic.Value
+	// strayBlanks counts blank lines that dispatch no event: a block
+	// without data, or a blank line of its own. Browsers ignore them, but
+	// go-sse, r3labs/sse and fetch-event-source dispatch empty messages.
+	strayBlanks atomic.Int64
 }
 
 // subscribe opens a stream; header pairs are added to the request.
@@ -409,6 +417,11 @@ func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) 
 	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 1024), cancel: cancel, raw: new(syncBuffer)}
 	go st.read()
 	s.t.Cleanup(st.close)
+	s.t.Cleanup(func() {
+		if n := st.strayBlanks.Load(); n > 0 {
+			st.t.Errorf("the stream had %d blank lines that dispatch no event (several clients dispatch each as an empty message):\n%s", n, st.raw)
+		}
+	})
 	return st, resp.StatusCode
 }
 
@@ -429,9 +442,11 @@ func (st *stream) read() {
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" {
-			if hasData || ev.Retry != "" {
+			if hasData {
 				ev.Data = strings.Join(data, "\n")
 				st.events <- ev
+			} else {
+				st.strayBlanks.Add(1)
 			}
 			ev, data, hasData = sseEvent{}, nil, false
 			continue
@@ -449,6 +464,7 @@ func (st *stream) read() {
 			data, hasData = append(data, value), true
 		case "retry":
 			ev.Retry = value
+			st.lastRetry.Store(value)
 		}
 	}
 }
@@ -468,7 +484,13 @@ func (st *stream) next() sseEvent {
 	return sseEvent{}
 }
 
-// nextEvent skips comments and retry-only blocks.
+// retry is the last retry field the stream carried, "" when none.
+func (st *stream) retry() string {
+	v, _ := st.lastRetry.Load().(string)
+	return v
+}
+
+// nextEvent skips comments.
 func (st *stream) nextEvent() sseEvent {
 	st.t.Helper()
 	for {

@@ -30,7 +30,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	setStreamHeaders(w)
 	w.WriteHeader(http.StatusOK)
 	out := streamWriter{w: w, rc: http.NewResponseController(w), timeout: time.Duration(h.WriteTimeout)}
-	if err := out.send(h.opening(sub), sub.Replay); err != nil {
+	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
 		sub.Close(reasonWriteFailed)
 		return nil
 	}
@@ -49,7 +49,8 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		events, heartbeat, closed, reason := sub.take(batch[:0])
-		err := out.send(h.hub.besides(heartbeat, closed, reason), events)
+		head, tail := h.hub.around(sub.Subscriber, events, heartbeat, closed, reason)
+		err := out.send(head, events, tail)
 		clear(events)
 		batch = events
 		if closed {
@@ -107,9 +108,9 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 }
 
 // redirectStream answers a subscription that reached a config which is
-// shutting down: an empty stream that tells the client to reconnect soon,
-// which lands it on the current config. An error status would make
-// EventSource give up for good.
+// shutting down: a stream holding only a retry line, which tells the client
+// to reconnect soon and lands it on the current config. An error status
+// would make EventSource give up for good.
 func (h *Handler) redirectStream(w http.ResponseWriter) error {
 	setStreamHeaders(w)
 	w.WriteHeader(http.StatusOK)
@@ -124,21 +125,34 @@ func setStreamHeaders(w http.ResponseWriter) {
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
-// opening is what a stream starts with: the retry hint, the "connected"
-// event, and a "reset" event when the resume cannot be complete. None of
-// them but the reset carries an id; the reset moves the client to the
+// opening is what a stream starts with: the "connected" event and a
+// "reset" event when the resume cannot be complete, then the replay. None
+// of them but the reset carries an id; the reset moves the client to the
 // newest event, from where its next resume is complete.
+//
+// The retry hint travels in the first event's block, never in a block of
+// its own: several clients dispatch a block without data as an empty
+// message. With no event to open with, it waits in the subscriber for the
+// first one.
 func (h *Handler) opening(sub *Subscription) []byte {
+	retry := time.Duration(h.Retry)
 	var buf []byte
-	if h.Retry > 0 {
-		buf = append(appendRetry(buf, time.Duration(h.Retry)), '\n')
-	}
 	if h.ConnectedEvent == nil || *h.ConnectedEvent {
 		data, _ := json.Marshal(map[string]any{"connection": sub.ID, "topics": sub.Topics})
-		buf = appendEvent(buf, "", "connected", string(data), 0)
+		buf = appendEvent(buf, "", "connected", string(data), retry)
+		retry = 0
 	}
 	if sub.Reset != "" {
-		buf = appendEvent(buf, sub.Head, "reset", string(resetData(sub)), 0)
+		buf = appendEvent(buf, sub.Head, "reset", string(resetData(sub)), retry)
+		retry = 0
+	}
+	if retry > 0 {
+		if len(sub.Replay) > 0 {
+			// Lines concatenate: this joins the first replayed event's block.
+			buf = appendRetry(buf, retry)
+		} else {
+			sub.pendingRetry = appendRetry(nil, retry)
+		}
 	}
 	return buf
 }
@@ -149,24 +163,32 @@ func resetData(sub *Subscription) []byte {
 	return data
 }
 
-// besides is what a write carries besides the events taken with it: a
-// short retry hint when the stream ends for a shutdown, so the client comes
-// back at once rather than after its usual delay (or, when its token
-// expired, as soon as it may have a fresh one), or a heartbeat when due.
-func (h *Hub) besides(heartbeat, closed bool, reason string) []byte {
+// around is what a write carries besides the events taken with it. Before
+// them: the retry hint still waiting for the stream's first event, once
+// there is one to carry it, or a heartbeat when one is due. After them,
+// when the stream ends for a shutdown or its token expired: a short retry
+// hint, so the client comes back at once (with a fresh token) rather than
+// after its usual delay. None of it ends
+// with a blank line, so none forms a block a client could dispatch: a
+// retry line joins the block of the event after it, or, as the stream's
+// last line, is applied when it is read. Only the stream's writer calls it.
+func (h *Hub) around(s *Subscriber, events []*Event, heartbeat, closed bool, reason string) (head, tail []byte) {
 	switch {
-	case closed && (reason == reasonStopping || reason == reasonHubClosed || reason == reasonTokenExpired):
-		return jitteredRetry()
+	case s.pendingRetry != nil && len(events) > 0:
+		head, s.pendingRetry = s.pendingRetry, nil
 	case heartbeat:
-		return h.HeartbeatWire()
+		head = h.HeartbeatWire()
 	}
-	return nil
+	if closed && (reason == reasonStopping || reason == reasonHubClosed || reason == reasonTokenExpired) {
+		tail = jitteredRetry()
+	}
+	return head, tail
 }
 
-// jitteredRetry is a retry hint of 0.5-1.5s, so the clients of a stopped
+// jitteredRetry is a retry line of 0.5-1.5s, so the clients of a stopped
 // config return quickly but not all in the same instant.
 func jitteredRetry() []byte {
-	return append(appendRetry(nil, jitter(1500*time.Millisecond, 1.0/3)), '\n')
+	return appendRetry(nil, jitter(1500*time.Millisecond, 1.0/3))
 }
 
 // jitter returns a random duration between frac*d and d.
@@ -191,10 +213,10 @@ type streamWriter struct {
 	timeout time.Duration
 }
 
-// send writes head, then the events' shared encodings, then one flush. The
-// write deadline is cleared afterwards: on HTTP/2 it would fire even while
-// the stream is idle.
-func (sw streamWriter) send(head []byte, events []*Event) error {
+// send writes head, the events' shared encodings and tail, then flushes
+// once. The write deadline is cleared afterwards: on HTTP/2 it would fire
+// even while the stream is idle.
+func (sw streamWriter) send(head []byte, events []*Event, tail []byte) error {
 	if sw.timeout > 0 {
 		_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
 		defer func() { _ = sw.rc.SetWriteDeadline(time.Time{}) }()
@@ -206,6 +228,11 @@ func (sw streamWriter) send(head []byte, events []*Event) error {
 	}
 	for _, e := range events {
 		if _, err := sw.w.Write(e.Wire()); err != nil {
+			return err
+		}
+	}
+	if len(tail) > 0 {
+		if _, err := sw.w.Write(tail); err != nil {
 			return err
 		}
 	}

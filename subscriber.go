@@ -42,6 +42,10 @@ type Subscriber struct {
 	// max_duration.
 	deadlineReason string
 
+	// pendingRetry is the retry line that waits for the stream's first
+	// event (see around); only the stream's writer touches it.
+	pendingRetry []byte
+
 	// mark is the last publish sequence delivered to this subscriber; the
 	// hub reads and writes it only under its write lock, to deliver an event
 	// once even when several selectors match it.

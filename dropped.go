@@ -1,0 +1,114 @@
+package caddysse
+
+import "strings"
+
+// droppedTopicsKept bounds the summary of events that left the history: it
+// remembers this many distinct topics. A resuming subscriber is told that
+// it missed nothing, rather than sent a reset, as long as events of at most
+// this many topics left the history after its Last-Event-ID.
+const droppedTopicsKept = 4096
+
+// droppedTopics summarises the events that left a history, so that a
+// resume from an id older than the history can still tell whether it
+// missed anything on its topics: for each topic, the sequence number of its
+// newest dropped event, for at most limit topics. Below floor it knows
+// nothing: an eviction raised it to the evicted topic's sequence.
+//
+// The topics form a list ordered by sequence, oldest first. Events leave a
+// history in sequence order, so a topic that drops again moves to the end,
+// the eviction takes the front, and a question about the events after a
+// sequence walks back from the end only as far as that sequence.
+type droppedTopics struct {
+	limit          int
+	byTopic        map[string]*droppedTopic
+	oldest, newest *droppedTopic
+	floor          uint64
+}
+
+type droppedTopic struct {
+	topic      string
+	seq        uint64
+	prev, next *droppedTopic
+}
+
+func newDroppedTopics(limit int) droppedTopics {
+	return droppedTopics{limit: limit, byTopic: make(map[string]*droppedTopic)}
+}
+
+// add records that e, with sequence seq, left the history. Events for one
+// connection are never replayed, so their loss cannot hurt a resume.
+func (d *droppedTopics) add(e *Event, seq uint64) {
+	if e.Connection != "" {
+		return
+	}
+	for _, t := range e.Topics {
+		n := d.byTopic[t]
+		switch {
+		case n != nil:
+			d.unlink(n)
+		case len(d.byTopic) >= d.limit:
+			n = d.oldest
+			d.unlink(n)
+			delete(d.byTopic, n.topic)
+			d.floor = max(d.floor, n.seq)
+			n.topic = t
+			d.byTopic[t] = n
+		default:
+			n = &droppedTopic{topic: t}
+			d.byTopic[t] = n
+		}
+		n.seq = seq
+		d.append(n)
+	}
+}
+
+// missed reports whether an event matching one of the selectors was dropped
+// after sequence after. known is false when the summary cannot tell: after
+// lies below the floor.
+func (d *droppedTopics) missed(after uint64, selectors []string) (missed, known bool) {
+	if after < d.floor {
+		return false, false
+	}
+	prefixes := false
+	for _, sel := range selectors {
+		if n := d.byTopic[sel]; n != nil && n.seq > after {
+			return true, true
+		}
+		prefixes = prefixes || strings.HasSuffix(sel, "*")
+	}
+	if !prefixes {
+		return false, true
+	}
+	for n := d.newest; n != nil && n.seq > after; n = n.prev {
+		for _, sel := range selectors {
+			if strings.HasSuffix(sel, "*") && selectorMatches(sel, n.topic) {
+				return true, true
+			}
+		}
+	}
+	return false, true
+}
+
+func (d *droppedTopics) unlink(n *droppedTopic) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		d.oldest = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		d.newest = n.prev
+	}
+	n.prev, n.next = nil, nil
+}
+
+func (d *droppedTopics) append(n *droppedTopic) {
+	n.prev = d.newest
+	if d.newest != nil {
+		d.newest.next = n
+	} else {
+		d.oldest = n
+	}
+	d.newest = n
+}
