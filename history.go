@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +50,9 @@ const (
 )
 
 // memoryLog is the default Log: a ring of the newest events, with ids of
-// the form "<epoch>-<seq>". The epoch is the hub's creation time in base 36
-// milliseconds, so ids from an earlier process are recognised as such, and
-// the sequence counts every event the hub ever stored. Every event that
+// the form "<epoch>-<seq>". The epoch names the log's incarnation (see
+// newEpoch), so ids from an earlier process or another hub are recognised
+// as such, and the sequence counts every event the hub ever stored. Every event that
 // leaves the ring, for its size or its age, is noted in dropped, so that a
 // subscriber of a quiet topic resumes without a reset.
 type memoryLog struct {
@@ -65,10 +66,27 @@ type memoryLog struct {
 }
 
 func newMemoryLog(size int, maxAge time.Duration, now time.Time) *memoryLog {
-	l := &memoryLog{epoch: strconv.FormatInt(now.UnixMilli(), 36), dropped: newDroppedTopics(droppedTopicsKept)}
+	return newMemoryLogWithEpoch(size, maxAge, newEpoch(now))
+}
+
+func newMemoryLogWithEpoch(size int, maxAge time.Duration, epoch string) *memoryLog {
+	l := &memoryLog{epoch: epoch, dropped: newDroppedTopics(droppedTopicsKept)}
 	l.Configure(size, maxAge)
 	return l
 }
+
+// newEpoch names a new incarnation of a log: its creation millisecond in
+// base 36, then four random base-36 digits, so that two hubs or processes
+// started in the same millisecond never accept each other's ids.
+func newEpoch(now time.Time) string {
+	epoch := strconv.AppendInt(nil, now.UnixMilli(), 36)
+	for range 4 {
+		epoch = append(epoch, epochDigits[rand.IntN(len(epochDigits))])
+	}
+	return string(epoch)
+}
+
+const epochDigits = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 func (l *memoryLog) Append(events []*Event, now time.Time) error {
 	for _, e := range events {

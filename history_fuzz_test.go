@@ -12,7 +12,7 @@ import (
 // refuses anything else with ResetUnknown or ResetEpoch, replaying nothing.
 func FuzzParseID(f *testing.F) {
 	now := time.UnixMilli(1_700_000_000_000)
-	ep := newMemoryLog(0, 0, now).epoch // the epoch of every log below
+	ep := newEpoch(now) // the epoch of every log below
 	for _, id := range []string{
 		"", "-", "-1", "1-", "a-b", ep + "-0", ep + "-1", ep + "-3", ep + "-4", ep + "-99",
 		ep + "-003", ep + "--1", ep + "-+1", ep + "-18446744073709551615",
@@ -31,7 +31,7 @@ func FuzzParseID(f *testing.F) {
 			}
 		}
 
-		l := newMemoryLog(int(kept), 0, now)
+		l := newMemoryLogWithEpoch(int(kept), 0, ep)
 		events := make([]*Event, stored)
 		for i := range events {
 			events[i] = &Event{Topics: []string{"t"}}

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,9 +53,25 @@ func histAfterFor(t *testing.T, l *memoryLog, lastID string, now time.Time, sele
 	}
 }
 
+func TestEpochsDiffer(t *testing.T) {
+	// Logs created in the same millisecond, as two hubs or two nodes may be,
+	// still have epochs of their own.
+	seen := make(map[string]bool)
+	for range 100 {
+		e := newMemoryLog(1, 0, histT0).epoch
+		if seen[e] {
+			t.Fatalf("epoch %q given twice in the same millisecond", e)
+		}
+		seen[e] = true
+		if !strings.HasPrefix(e, strconv.FormatInt(histT0.UnixMilli(), 36)) || strings.ContainsAny(e, "-*") {
+			t.Fatalf("epoch %q: want the millisecond in base 36, then random digits", e)
+		}
+	}
+}
+
 func TestMemoryLogIDs(t *testing.T) {
 	l := newMemoryLog(10, 0, histT0)
-	epoch := strconv.FormatInt(histT0.UnixMilli(), 36)
+	epoch := l.epoch
 	// Before the first event LastID is still an id of this epoch, one a
 	// client can resume from completely.
 	start := l.LastID()
@@ -117,7 +134,7 @@ func TestMemoryLogAfter(t *testing.T) {
 func TestMemoryLogAfterResets(t *testing.T) {
 	l := newMemoryLog(10, 0, histT0)
 	ev := histAppend(t, l, 5, histT0)
-	epoch := strconv.FormatInt(histT0.UnixMilli(), 36)
+	epoch := l.epoch
 
 	other := newMemoryLog(10, 0, histT0.Add(-time.Hour))
 	old := histAppend(t, other, 3, histT0.Add(-time.Hour))
@@ -165,7 +182,7 @@ func TestMemoryLogOverflow(t *testing.T) {
 	// Older ids lost events: what is kept comes with ResetExpired.
 	histAfter(t, l, ev[5].ID, histT0, ev[7:], ResetExpired)
 	histAfter(t, l, ev[0].ID, histT0, ev[7:], ResetExpired)
-	histAfter(t, l, strconv.FormatInt(histT0.UnixMilli(), 36)+"-0", histT0, ev[7:], ResetExpired)
+	histAfter(t, l, l.epoch+"-0", histT0, ev[7:], ResetExpired)
 }
 
 func TestMemoryLogMaxAge(t *testing.T) {
