@@ -129,3 +129,37 @@ func TestServerStatsTopicRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestServerStatsTopicReload: a reload turns stats on, moves them to
+// another topic or turns them off; the hub, and so its counters, lives on.
+func TestServerStatsTopicReload(t *testing.T) {
+	site := func(stats string) string {
+		return "sse /events {\n" + stats + "\n}\nsse /publish {\n\tpublish\n}"
+	}
+	s := startServer(t, site(""))
+	id := s.mustPublish("/publish", `{"topic":"news","data":"before stats"}`)
+
+	s.reload(site("stats_topic hub/stats 1s"))
+	dash := s.subscribe("/events?topic=hub/stats")
+	dash.nextEvent() // connected
+	if rep := statsFrom(t, dash.nextEvent()); rep.Published != 1 || rep.LastID != id {
+		t.Errorf("the first snapshot after stats were turned on: %+v; want the event published before", rep.hubReport)
+	}
+
+	s.reload(site("stats_topic hub/other 1s"))
+	moved := s.subscribe("/events?topic=hub/other")
+	moved.nextEvent() // connected
+	if rep := statsFrom(t, moved.nextEvent()); rep.Published != 1 || rep.LastID != id {
+		t.Errorf("the snapshot on the new topic: %+v; want the same hub's counters", rep.hubReport)
+	}
+
+	// Off: a subscriber of the old topic gets no snapshot. An event
+	// published after it joined is the first thing it sees.
+	s.reload(site(""))
+	after := s.subscribe("/events?topic=hub/other&topic=news")
+	after.nextEvent() // connected
+	id2 := s.mustPublish("/publish", `{"topic":"news","data":"after stats"}`)
+	if ev := after.nextEvent(); ev.ID != id2 {
+		t.Errorf("with stats off the first event was %+v, want the published one %s", ev, id2)
+	}
+}
