@@ -105,7 +105,7 @@ func (h *Hub) Configure(cfg HubConfig) {
 	h.mu.Lock()
 	h.cfg = cfg
 	h.log.Configure(cfg.History, cfg.MaxAge)
-	if h.latestStats != nil && (len(h.latestStats.Topics) == 0 || h.latestStats.Topics[0] != cfg.StatsTopic) {
+	if h.latestStats != nil && h.latestStats.Topics[0] != cfg.StatsTopic {
 		h.latestStats = nil
 	}
 	h.mu.Unlock()

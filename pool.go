@@ -136,13 +136,13 @@ func mergeSetting[T comparable](name string, a, b *T, err error) (*T, error) {
 // config fills in defaults; name is the hub's.
 func (s hubSettings) config(name string) HubConfig {
 	return HubConfig{
-		Name:           name,
-		StatsTopic:     valueOr(s.StatsTopic, ""),
-		StatsInterval:  valueOr(s.StatsInterval, 0),
 		History:        valueOr(s.History, defaultHistory),
 		MaxAge:         valueOr(s.MaxAge, 0),
 		Heartbeat:      valueOr(s.Heartbeat, defaultHeartbeat),
 		HeartbeatEvent: valueOr(s.HeartbeatEvent, false),
+		Name:           name,
+		StatsTopic:     valueOr(s.StatsTopic, ""),
+		StatsInterval:  valueOr(s.StatsInterval, 0),
 	}
 }
 
