@@ -181,38 +181,44 @@ func (adminAPI) listHubs(w http.ResponseWriter, r *http.Request) error {
 	}
 	reports := []hubReport{}
 	for _, nh := range runningHubs() {
-		h, st := nh.entry.Hub, nh.entry.Stats()
-		info := h.Info()
-		rep := hubReport{
-			Name:           nh.name,
-			Subscribers:    info.Subscribers,
-			DistinctTopics: len(info.Topics),
-			Topics:         busiest(info.Topics, top),
-			Connections:    st.Connections.Load(),
-			Published:      st.Published.Load(),
-			Delivered:      st.Delivered.Load(),
-			Replayed:       st.Replayed.Load(),
-			Dropped:        make(map[string]uint64),
-			Ended:          make(map[string]uint64),
-			Resets:         make(map[string]uint64),
-			History:        info.History,
-			LastID:         info.LastID,
-			Transport:      transportState(h),
-		}
-		for _, reason := range droppedReasons {
-			rep.Dropped[reason] = st.Ended.Get(reason)
-		}
-		for _, reason := range closeReasons {
-			if n := st.Ended.Get(reason); n > 0 {
-				rep.Ended[reason] = n
-			}
-		}
-		for _, reason := range resetReasons {
-			rep.Resets[string(reason)] = st.Resets.Get(reason)
-		}
-		reports = append(reports, rep)
+		reports = append(reports, newHubReport(nh.name, nh.entry.Hub, top))
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"hubs": reports})
+}
+
+// newHubReport reads one hub's counters and its top busiest selectors; the
+// stats events of a hub with a stats topic carry the same report.
+func newHubReport(name string, h *Hub, top int) hubReport {
+	st := h.Stats()
+	info := h.Info()
+	rep := hubReport{
+		Name:           name,
+		Subscribers:    info.Subscribers,
+		DistinctTopics: len(info.Topics),
+		Topics:         busiest(info.Topics, top),
+		Connections:    st.Connections.Load(),
+		Published:      st.Published.Load(),
+		Delivered:      st.Delivered.Load(),
+		Replayed:       st.Replayed.Load(),
+		Dropped:        make(map[string]uint64),
+		Ended:          make(map[string]uint64),
+		Resets:         make(map[string]uint64),
+		History:        info.History,
+		LastID:         info.LastID,
+		Transport:      transportState(h),
+	}
+	for _, reason := range droppedReasons {
+		rep.Dropped[reason] = st.Ended.Get(reason)
+	}
+	for _, reason := range closeReasons {
+		if n := st.Ended.Get(reason); n > 0 {
+			rep.Ended[reason] = n
+		}
+	}
+	for _, reason := range resetReasons {
+		rep.Resets[string(reason)] = st.Resets.Get(reason)
+	}
+	return rep
 }
 
 // subscriberPage is the answer of GET /sse/hubs/<hub>/subscribers.

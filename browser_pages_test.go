@@ -482,12 +482,33 @@ func TestServerBrowserDashboard(t *testing.T) {
 	s, _, tb := startDemo(t, "dashboard.html", "#start")
 	tb.waitText("#state", "open")
 
+	// The hub's own counters, from its stats topic: the page's stream is
+	// its one subscriber, and nothing was published yet.
+	tb.waitText("#hub-subscribers", "1")
+	if p, d := tb.text("#hub-published"), tb.text("#hub-delivered"); p != "0" || d != "0" {
+		tb.fatalf("before any publish the hub tiles show published %s, delivered %s; want 0 and 0", p, d)
+	}
+	// They move when the test subscribes.
+	other := s.subscribe("/events?topic=elsewhere")
+	tb.waitText("#hub-subscribers", "2")
+	if topics := tb.texts("#hub-topics li"); !slices.Contains(topics, "elsewhere 1") || !slices.Contains(topics, "hub/stats 1") {
+		tb.fatalf("the busiest topics show %q, want elsewhere and hub/stats with one subscriber each", topics)
+	}
+	other.close()
+	tb.waitText("#hub-subscribers", "1")
+
 	var ids []string
 	for i, latency := range []int{10, 20, 30, 40, 50} {
 		id, _ := publishTo(t, s, "metrics", "metrics", map[string]int{"requests": 100 + i, "errors": i, "latency_ms": latency})
 		ids = append(ids, id)
 	}
 	tb.waitText("#samples", "5")
+	// ... and when it publishes: five events stored, each delivered to the
+	// page, the newest id shown; stats events themselves count as neither.
+	tb.waitText("#hub-published", "5")
+	tb.waitText("#hub-delivered", "5")
+	tb.waitText("#hub-history", "5")
+	tb.waitFor("the newest id in the hub status", `document.getElementById('hub-status').textContent.includes(`+strconv.Quote(ids[4])+`)`)
 	if r, e, l := tb.text("#requests"), tb.text("#errors"), tb.text("#latency"); r != "104" || e != "4" || l != "50" {
 		tb.fatalf("the tiles show requests %s, errors %s, latency %s; want the last sample: 104, 4, 50", r, e, l)
 	}

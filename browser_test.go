@@ -331,13 +331,14 @@ func TestServerBrowserDemoAnyName(t *testing.T) {
 }
 
 // demoSite is the site of example.Caddyfile with the demo page served from
-// root, a short retry and a 1s heartbeat.
+// root, a short retry, a 1s heartbeat and stats events every second.
 func demoSite(root string) string {
 	return `root * ` + strconv.Quote(root) + `
 sse /events {
 	history 1000 1h
 	heartbeat 1s
 	retry 500ms
+	stats_topic hub/stats 1s
 }
 @publish {
 	path /publish

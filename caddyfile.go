@@ -44,6 +44,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    query_topics    <selector>...
 //	    publish_origins <origin>...
 //	    transport       memory
+//	    stats_topic     <topic> [<interval>]
 //	    jwt {
 //	        alg      <alg>
 //	        key      <secret> | key_file <path>
@@ -141,6 +142,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("transport %q: only memory is available", args[0])
 			}
 			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
+		case "stats_topic":
+			err = h.parseStatsTopic(d, args)
 		case "jwt":
 			if len(args) != 0 {
 				return d.ArgErr()
@@ -185,6 +188,17 @@ func (h *Handler) parseHeartbeat(d *caddyfile.Dispenser, args []string) error {
 			return d.Errf("heartbeat: unexpected %q; the only option is event", args[1])
 		}
 		h.HeartbeatEvent = true
+	}
+	return nil
+}
+
+func (h *Handler) parseStatsTopic(d *caddyfile.Dispenser, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return d.ArgErr()
+	}
+	h.StatsTopic = args[0]
+	if len(args) == 2 {
+		return durationInto(d, "stats_topic interval", &h.StatsInterval)(args[1])
 	}
 	return nil
 }

@@ -200,6 +200,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{Transport: "memory"},
 		},
 		{
+			name:  "stats_topic with the default interval",
+			input: "sse {\n\tstats_topic hub/stats\n}",
+			want:  Handler{StatsTopic: "hub/stats"},
+		},
+		{
+			name:  "stats_topic with an interval",
+			input: "sse {\n\tstats_topic hub/stats 2s\n}",
+			want:  Handler{StatsTopic: "hub/stats", StatsInterval: dur(2 * time.Second)},
+		},
+		{
+			name:  "stats_topic selector and short interval are judged at provision",
+			input: "sse {\n\tstats_topic hub/* 10ms\n}",
+			want:  Handler{StatsTopic: "hub/*", StatsInterval: dur(10 * time.Millisecond)},
+		},
+		{
 			name:  "query_topics with placeholders",
 			input: "sse {\n\ttopic user/{http.auth.user.id}\n\tquery_topics public/* user/{http.auth.user.id}/*\n}",
 			want: Handler{
@@ -268,6 +283,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				max_event_size 1MiB
 				cors https://app.example https://admin.example credentials
 				transport memory
+				stats_topic hub/stats 10s
 			}`,
 			want: Handler{
 				Hub:                 "chat",
@@ -278,6 +294,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				Heartbeat:           new(dur(10 * time.Second)),
 				HeartbeatEvent:      true,
 				Transport:           "memory",
+				StatsTopic:          "hub/stats",
+				StatsInterval:       dur(10 * time.Second),
 				MaxDuration:         dur(30 * time.Minute),
 				Retry:               dur(2 * time.Second),
 				ConnectedEvent:      new(false),
@@ -426,6 +444,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 			want:  `transport "redis": only memory is available`,
 			line:  2,
 		},
+
+		// stats_topic
+		{"stats_topic without topic", "sse {\n\tstats_topic\n}", "wrong argument count", 2, ""},
+		{"stats_topic with three args", "sse {\n\tstats_topic s 5s 10s\n}", "wrong argument count", 2, ""},
+		{"stats_topic bad interval", "sse {\n\tstats_topic s often\n}", `stats_topic interval "often": want a duration`, 2, ""},
+		{"stats_topic negative interval", "sse {\n\tstats_topic s -5s\n}", `stats_topic interval "-5s": want a duration`, 2, ""},
+		{"duplicate stats_topic", "sse {\n\tstats_topic a\n\tstats_topic b\n}", `duplicate subdirective "stats_topic"`, 3, ""},
 
 		// jwt
 		{"jwt with an argument", "sse {\n\tjwt HS256 {\n\t\tkey k\n\t}\n}", "wrong argument count", 2, ""},

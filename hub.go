@@ -20,6 +20,14 @@ type HubConfig struct {
 	Heartbeat time.Duration
 	// HeartbeatEvent sends a "heartbeat" event instead of a comment.
 	HeartbeatEvent bool
+	// Name is the hub's name, which its stats events report.
+	Name string
+	// StatsTopic is the exact topic the hub publishes its counters to
+	// every StatsInterval (see statstopic.go); empty publishes none.
+	StatsTopic string
+	// StatsInterval is the time between stats events; zero or less means
+	// defaultStatsInterval.
+	StatsInterval time.Duration
 }
 
 // Hub is the topic index, history and fan-out shared by every route that
@@ -39,6 +47,9 @@ type Hub struct {
 	wake    []*Subscriber // detached streams a fan-out gave work, reused
 	cfg     HubConfig
 	stopped bool
+	// latestStats is the newest stats event, which a new subscriber of the
+	// stats topic gets at once; nil when the hub publishes none.
+	latestStats *Event
 
 	counts  map[string]int // subscribers per selector, for operators
 	order   joinOrder      // subscribers in the order they joined
@@ -94,6 +105,9 @@ func (h *Hub) Configure(cfg HubConfig) {
 	h.mu.Lock()
 	h.cfg = cfg
 	h.log.Configure(cfg.History, cfg.MaxAge)
+	if h.latestStats != nil && h.latestStats.Topics[0] != cfg.StatsTopic {
+		h.latestStats = nil
+	}
 	h.mu.Unlock()
 	hb := []byte(":\n") // a comment needs no blank line, and some clients dispatch one
 	if cfg.HeartbeatEvent {
@@ -135,12 +149,15 @@ func (h *Hub) Publish(events []*Event) ([]int, error) {
 	for i, e := range events {
 		e.Wire()
 		counts[i] = h.fanOut(e)
+		h.stats.Delivered.Add(uint64(counts[i]))
 	}
 	h.stats.Published.Add(uint64(len(events)))
 	return counts, nil
 }
 
-// fanOut queues e to every subscriber it is for. Called with h.mu held.
+// fanOut queues e to every subscriber it is for and returns how many it
+// was queued to; the caller counts those as delivered when they are. Called
+// with h.mu held.
 func (h *Hub) fanOut(e *Event) int {
 	h.pubSeq++
 	seq, n, dropped := h.pubSeq, 0, 0
@@ -174,7 +191,6 @@ func (h *Hub) fanOut(e *Event) int {
 		clear(h.wake)
 		h.wake = h.wake[:0]
 	}
-	h.stats.Delivered.Add(uint64(n))
 	h.stats.Dropped.Add(uint64(dropped))
 	return n
 }
@@ -224,6 +240,9 @@ func (h *Hub) Subscribe(s *Subscriber, lastEventID string) (*Subscription, error
 	h.joinSeq++
 	s.seq = h.joinSeq
 	h.order.add(s)
+	if e := h.latestStats; e != nil && matchesAny(s.Topics, e.Topics) {
+		s.push(e, nil)
+	}
 	h.stats.Connections.Add(1)
 	h.stats.Subscribers.Add(1)
 	return sub, nil
@@ -293,16 +312,22 @@ func (h *Hub) writers() (*writerPool, error) {
 }
 
 // sweep runs the periodic checks, heartbeats and deadlines, over all
-// subscribers, so no stream needs a timer of its own.
+// subscribers, so no stream needs a timer of its own, and publishes the
+// hub's stats events when it has a stats topic.
 func (h *Hub) sweep() {
 	t := time.NewTicker(h.sweepInterval())
 	defer t.Stop()
+	var stats statsTicker
+	defer stats.stop()
 	for {
 		select {
 		case <-h.done:
 			return
 		case <-h.reconfigured:
 			t.Reset(h.sweepInterval())
+			stats.configure(h, time.Now())
+		case now := <-stats.c():
+			h.publishStats(now, &stats.prev)
 		case now := <-t.C:
 			h.mu.RLock()
 			hb := h.cfg.Heartbeat

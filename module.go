@@ -66,6 +66,16 @@ type Handler struct {
 	// Default: false.
 	HeartbeatEvent bool `json:"heartbeat_event,omitempty"`
 
+	// StatsTopic is the exact topic (no '*') to which the hub publishes its
+	// own counters as a "stats" event every StatsInterval, for dashboards.
+	// Stats events are not stored and carry no id; polls do not see them.
+	// A hub-level setting. Default: none (no stats events).
+	StatsTopic string `json:"stats_topic,omitempty"`
+
+	// StatsInterval is the time between stats events, at least 1s; it
+	// requires StatsTopic. A hub-level setting. Default: 5s.
+	StatsInterval caddy.Duration `json:"stats_interval,omitempty"`
+
 	// Transport is where the hub stores its log. Only "memory" exists now.
 	// A hub-level setting. Default: "memory".
 	Transport string `json:"transport,omitempty"`
@@ -215,8 +225,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.HistoryMaxAge < 0:
 		return fmt.Errorf("history max age %s: must not be negative", time.Duration(h.HistoryMaxAge))
 	}
+	if err := h.checkStats(); err != nil {
+		return err
+	}
 	entry, _, err := hubs.LoadOrNew(h.Hub, func() (caddy.Destructor, error) {
-		return &hubEntry{Hub: NewHub(h.hubSettings().config())}, nil
+		return &hubEntry{Hub: NewHub(h.hubSettings().config(h.Hub))}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("hub %q: %w", h.Hub, err)
@@ -311,7 +324,7 @@ func (h *Handler) Cleanup() error {
 // configureHub applies this config's hub settings to the shared hub.
 func (h *Handler) configureHub() {
 	if h.entry != nil {
-		h.hub.Configure(h.entry.settings(h.gen).config())
+		h.hub.Configure(h.entry.settings(h.gen).config(h.Hub))
 	}
 }
 

@@ -3,6 +3,7 @@ package caddysse
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -129,7 +130,11 @@ func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) (events [
 			return nil, false
 		}
 		// A heartbeat also signals; only events or the end stop the wait.
-		if events, _, closed, reason := s.take(nil); len(events) > 0 || closed {
+		// Stats events are not stored and carry no id to resume from: a
+		// poll, a cursor over the history, leaves them out.
+		events, _, closed, reason := s.take(nil)
+		events = slices.DeleteFunc(events, func(e *Event) bool { return e.ID == "" })
+		if len(events) > 0 || closed {
 			return events, reason == reasonQueueFull
 		}
 	}

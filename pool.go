@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -86,6 +87,8 @@ type hubSettings struct {
 	Heartbeat      *time.Duration
 	HeartbeatEvent *bool
 	Transport      *string
+	StatsTopic     *string
+	StatsInterval  *time.Duration
 }
 
 func (h *Handler) hubSettings() hubSettings {
@@ -96,6 +99,10 @@ func (h *Handler) hubSettings() hubSettings {
 	if h.Heartbeat != nil || h.HeartbeatEvent {
 		s.Heartbeat = new(time.Duration(valueOr(h.Heartbeat, caddy.Duration(defaultHeartbeat))))
 		s.HeartbeatEvent = new(h.HeartbeatEvent)
+	}
+	if h.StatsTopic != "" {
+		s.StatsTopic = new(h.StatsTopic)
+		s.StatsInterval = new(cmp.Or(time.Duration(h.StatsInterval), defaultStatsInterval))
 	}
 	return s
 }
@@ -109,6 +116,8 @@ func (s hubSettings) merge(o hubSettings) (hubSettings, error) {
 	s.Heartbeat, err = mergeSetting("heartbeat", s.Heartbeat, o.Heartbeat, err)
 	s.HeartbeatEvent, err = mergeSetting("heartbeat event", s.HeartbeatEvent, o.HeartbeatEvent, err)
 	s.Transport, err = mergeSetting("transport", s.Transport, o.Transport, err)
+	s.StatsTopic, err = mergeSetting("stats topic", s.StatsTopic, o.StatsTopic, err)
+	s.StatsInterval, err = mergeSetting("stats interval", s.StatsInterval, o.StatsInterval, err)
 	return s, err
 }
 
@@ -124,13 +133,16 @@ func mergeSetting[T comparable](name string, a, b *T, err error) (*T, error) {
 	return a, nil
 }
 
-// config fills in defaults.
-func (s hubSettings) config() HubConfig {
+// config fills in defaults; name is the hub's.
+func (s hubSettings) config(name string) HubConfig {
 	return HubConfig{
 		History:        valueOr(s.History, defaultHistory),
 		MaxAge:         valueOr(s.MaxAge, 0),
 		Heartbeat:      valueOr(s.Heartbeat, defaultHeartbeat),
 		HeartbeatEvent: valueOr(s.HeartbeatEvent, false),
+		Name:           name,
+		StatsTopic:     valueOr(s.StatsTopic, ""),
+		StatsInterval:  valueOr(s.StatsInterval, 0),
 	}
 }
 
