@@ -77,9 +77,24 @@ func TestServerReload(t *testing.T) {
 			t.Fatal("no event arrived before the reload")
 		}
 		// Resume on the new config while publishing goes on, then stop it.
+		// A subscription that still reaches the stopping old config gets an
+		// empty stream with a retry hint: try again, as a client would.
 		var resumed *stream
 		for resumed == nil {
-			resumed, _ = s.trySubscribe("/events?topic=r", "Last-Event-ID", got[len(got)-1])
+			st, _ := s.trySubscribe("/events?topic=r", "Last-Event-ID", got[len(got)-1])
+			if st == nil {
+				continue
+			}
+			select {
+			case ev, ok := <-st.events:
+				if ok && ev.Name == "connected" {
+					resumed = st
+					break
+				}
+				st.close()
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no connected event within 10s; the stream carried:\n%s", st.raw)
+			}
 		}
 		time.Sleep(300 * time.Millisecond)
 		close(stop)
