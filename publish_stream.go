@@ -37,8 +37,8 @@ type ndjsonLine struct {
 // ndjsonReader splits a body into lines and decodes each into an event.
 type ndjsonReader struct {
 	r       *bufio.Reader
-	maxLine int // bytes in one line, without its line end
-	maxSize int // the handler's max_event_size
+	maxLine int    // bytes in one line, without its line end
+	maxSize int    // the handler's max_event_size
 	line    int    // number of the last line read
 	long    []byte // a line longer than the read buffer
 	err     error  // the body's end or read error, once met
