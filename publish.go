@@ -30,6 +30,9 @@ type publishResult struct {
 // answers with their ids. Nothing is published unless every event of the
 // request is valid.
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
+	if mediaType(r) == ndjsonType {
+		return h.publishStream(w, r)
+	}
 	if err := h.checkPublishOrigin(r); err != nil {
 		return writeError(w, 0, err)
 	}
@@ -39,9 +42,6 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 		if token, err = h.JWT.publishGrant(r); err != nil {
 			return writeError(w, 0, err)
 		}
-	}
-	if mediaType(r) == ndjsonType {
-		return h.publishStream(w, r, token)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody())))
 	if err != nil {

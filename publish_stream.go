@@ -139,15 +139,27 @@ func decodeLine(raw []byte, maxSize int) (*Event, error) {
 	return e, nil
 }
 
-// publishStream serves a streaming publish whose origin and token have
-// been checked. Each line's topics are checked against the token; a
-// refused line is counted in the publish errors under the status it would
-// have had as a request of its own.
-func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request, token *grant) error {
+// publishStream serves a streaming publish. The origin and the token are
+// checked once, as for any publish; each line's topics are checked against
+// the token. A refused line is counted in the publish errors under the
+// status it would have had as a request of its own.
+func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
-	// HTTP/1.1 must be told that acks may be written while the body is
-	// still being read; HTTP/2 always allows it and reports ErrNotSupported.
+	// HTTP/1.1 must be told that the answer may be written while the body
+	// is still being read: acks go out as lines come in, and a refusal must
+	// not wait for a body its client may only send once answered. HTTP/2
+	// always allows it and reports ErrNotSupported.
 	_ = rc.EnableFullDuplex()
+	if err := h.checkPublishOrigin(r); err != nil {
+		return writeError(w, 0, err)
+	}
+	var token *grant
+	if h.JWT != nil {
+		var err error
+		if token, err = h.JWT.publishGrant(r); err != nil {
+			return writeError(w, 0, err)
+		}
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", ndjsonType)
 	hdr.Set("Cache-Control", "no-store")
