@@ -175,7 +175,8 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 		acks   []byte
 	)
 	for {
-		lines, events = lines[:0], events[:0]
+		// A fresh events slice each time: the hub's log may keep it.
+		lines, events = lines[:0], nil
 		var readErr error
 		for len(lines) < maxBatch {
 			l, err := d.next()
