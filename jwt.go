@@ -296,13 +296,21 @@ func (j *JWT) publishGrant(r *http.Request) (*grant, error) {
 // reach any subscriber.
 func (g *grant) authorizePublish(events []*Event) error {
 	for i, e := range events {
-		if e.Connection != "" && !anyCovers(g.publish, "*") {
-			return insufficientScope("event %d: sending to a connection needs the publish grant of \"*\"", i)
+		if err := g.authorizeEvent(e); err != nil {
+			return insufficientScope("event %d: %v", i, err)
 		}
-		for _, t := range e.Topics {
-			if !anyCovers(g.publish, t) {
-				return insufficientScope("event %d: the token does not allow publishing to %q", i, t)
-			}
+	}
+	return nil
+}
+
+// authorizeEvent is authorizePublish for one event.
+func (g *grant) authorizeEvent(e *Event) error {
+	if e.Connection != "" && !anyCovers(g.publish, "*") {
+		return insufficientScope("sending to a connection needs the publish grant of \"*\"")
+	}
+	for _, t := range e.Topics {
+		if !anyCovers(g.publish, t) {
+			return insufficientScope("the token does not allow publishing to %q", t)
 		}
 	}
 	return nil

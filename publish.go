@@ -30,6 +30,9 @@ type publishResult struct {
 // answers with their ids. Nothing is published unless every event of the
 // request is valid.
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
+	if mediaType(r) == ndjsonType {
+		return h.publishStream(w, r)
+	}
 	if err := h.checkPublishOrigin(r); err != nil {
 		return writeError(w, 0, err)
 	}
@@ -88,9 +91,9 @@ func decodePublish(contentType string, body []byte, maxSize int) (events []*Even
 		e, err = decodeForm(body)
 		events = []*Event{e}
 	case "":
-		return nil, false, errStatus(http.StatusUnsupportedMediaType, "missing Content-Type: use application/json or application/x-www-form-urlencoded")
+		return nil, false, errStatus(http.StatusUnsupportedMediaType, "missing Content-Type: use application/json, application/x-www-form-urlencoded or "+ndjsonType)
 	default:
-		return nil, false, errStatus(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: use application/json or application/x-www-form-urlencoded", contentType)
+		return nil, false, errStatus(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: use application/json, application/x-www-form-urlencoded or "+ndjsonType, contentType)
 	}
 	if err != nil {
 		return nil, false, errStatus(http.StatusBadRequest, "%v", err)

@@ -45,6 +45,7 @@ type config struct {
 	duration       time.Duration
 	events         uint64
 	batch          int
+	ndjson         bool
 	payload        int
 	reconnectEvery int
 	pid            int
@@ -65,6 +66,7 @@ var scenarios = map[string][][2]string{
 	"flat":      {{"rate", "0"}, {"publishers", "4"}},
 	"publish":   {{"subscribers", "10"}, {"publishers", "32"}, {"rate", "0"}},
 	"reconnect": {{"reconnect-every", "50"}, {"rate", "200"}},
+	"stream":    {{"subscribers", "10"}, {"publishers", "1"}, {"rate", "0"}, {"ndjson", "true"}, {"batch", "100"}},
 }
 
 const usageText = `ssebench drives an SSE hub over loopback: it opens many subscriber
@@ -88,6 +90,8 @@ Scenarios (-scenario presets; flags given explicitly override them):
   flat       -rate 0 -publishers 4: publish as fast as the hub acknowledges
   publish    -subscribers 10 -publishers 32 -rate 0: publish-path throughput
   reconnect  -reconnect-every 50 -rate 200: Last-Event-ID resumption churn
+  stream     -subscribers 10 -publishers 1 -rate 0 -ndjson -batch 100:
+             one streaming publish, flat out
 
 Examples:
   go run ./cmd/ssebench -scenario idle -subscribers 10000 -pid $(pidof caddy) -idle 10s
@@ -95,6 +99,7 @@ Examples:
   go run ./cmd/ssebench -scenario flat -subscribers 1000 -duration 20s -batch 10
   go run ./cmd/ssebench -scenario publish -payload 512 -label "after pool change"
   go run ./cmd/ssebench -scenario reconnect -subscribers 2000 -drain 5s
+  go run ./cmd/ssebench -scenario stream -subscribers 1000 -rate 1500
   go run ./cmd/ssebench -sub-url http://localhost:2015/sse -pub-url http://localhost:2015/publish -topic a,b
 
 Output fields (one JSON line): published = events acknowledged with 200;
@@ -133,13 +138,14 @@ func parseConfig(args []string) (*config, error) {
 	fs.IntVar(&cfg.publishers, "publishers", 1, "concurrent publishing goroutines (each one request at a time)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of the publish phase")
 	fs.Uint64Var(&cfg.events, "events", 0, "stop publishing after this many events (0 = no cap)")
-	fs.IntVar(&cfg.batch, "batch", 1, "events per publish request (above 1: JSON array)")
+	fs.IntVar(&cfg.batch, "batch", 1, "events per publish request (above 1: JSON array); with -ndjson, lines per write")
+	fs.BoolVar(&cfg.ndjson, "ndjson", false, "each publisher sends one long application/x-ndjson request, one event per line")
 	fs.IntVar(&cfg.payload, "payload", 0, "extra padding `bytes` in each event's data")
 	fs.IntVar(&cfg.reconnectEvery, "reconnect-every", 0, "each subscriber reconnects with Last-Event-ID after every `N` events (0 = never)")
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id for RSS (/proc/PID/status) and CPU (/proc/PID/stat)")
 	fs.DurationVar(&cfg.idle, "idle", 5*time.Second, "hold the connections idle this long before measuring RSS (with -pid or -scenario idle)")
 	fs.DurationVar(&cfg.drain, "drain", 3*time.Second, "after publishing, wait up to this long for deliveries to finish")
-	fs.StringVar(&cfg.scenario, "scenario", "", "preset: idle, fanout, flat, publish or reconnect")
+	fs.StringVar(&cfg.scenario, "scenario", "", "preset: idle, fanout, flat, publish, reconnect or stream")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&cfg.label, "label", "", "free text copied to the output")
 	if err := fs.Parse(args); err != nil {
@@ -152,7 +158,7 @@ func parseConfig(args []string) (*config, error) {
 	if cfg.scenario != "" {
 		preset, ok := scenarios[cfg.scenario]
 		if !ok {
-			return nil, fmt.Errorf("unknown -scenario %q (want idle, fanout, flat, publish or reconnect)", cfg.scenario)
+			return nil, fmt.Errorf("unknown -scenario %q (want idle, fanout, flat, publish, reconnect or stream)", cfg.scenario)
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -310,6 +316,7 @@ type params struct {
 	Rate           float64  `json:"rate"`
 	Publishers     int      `json:"publishers"`
 	Batch          int      `json:"batch"`
+	NDJSON         bool     `json:"ndjson,omitempty"`
 	Payload        int      `json:"payload"`
 	Events         uint64   `json:"events"`
 	DurationSec    float64  `json:"duration_sec"`
@@ -441,7 +448,7 @@ func run(ctx context.Context, cfg *config, tg *target) *result {
 		Subscribers: cfg.subscribers,
 		Params: params{
 			SubURL: cfg.subURL, PubURL: cfg.pubURL, Topics: cfg.topics,
-			Rate: cfg.rate, Publishers: cfg.publishers, Batch: cfg.batch,
+			Rate: cfg.rate, Publishers: cfg.publishers, Batch: cfg.batch, NDJSON: cfg.ndjson,
 			Payload: cfg.payload, Events: cfg.events, DurationSec: secs(cfg.duration),
 			ReconnectEvery: cfg.reconnectEvery, SourceIPs: cfg.sourceIPs,
 			ConnectRate: cfg.connectRate, IdleSec: secs(cfg.idle),

@@ -89,7 +89,11 @@ func (p *publisher) run(ctx context.Context) time.Duration {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.worker(ctx)
+			if p.cfg.ndjson {
+				p.streamWorker(ctx)
+			} else {
+				p.worker(ctx)
+			}
 		}()
 	}
 	wg.Wait()
@@ -155,20 +159,25 @@ func (p *publisher) body(b []byte, first, last uint64) []byte {
 		if seq > first {
 			b = append(b, ',')
 		}
-		b = append(b, `{"topic":`...)
-		b = append(b, p.topics[seq%uint64(len(p.topics))]...)
-		b = append(b, `,"data":"{\"seq\":`...)
-		b = strconv.AppendUint(b, seq, 10)
-		b = append(b, `,\"ts\":`...)
-		b = strconv.AppendInt(b, ts, 10)
-		b = append(b, `,\"pad\":\"`...)
-		b = append(b, p.pad...)
-		b = append(b, `\"}"}`...)
+		b = p.appendEvent(b, seq, ts)
 	}
 	if array {
 		b = append(b, ']')
 	}
 	return b
+}
+
+// appendEvent appends the JSON object of event seq.
+func (p *publisher) appendEvent(b []byte, seq uint64, ts int64) []byte {
+	b = append(b, `{"topic":`...)
+	b = append(b, p.topics[seq%uint64(len(p.topics))]...)
+	b = append(b, `,"data":"{\"seq\":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,\"ts\":`...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, `,\"pad\":\"`...)
+	b = append(b, p.pad...)
+	return append(b, `\"}"}`...)
 }
 
 // post sends one request and records the outcome.

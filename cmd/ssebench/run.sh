@@ -46,8 +46,11 @@ declare -A scenarios=(
 	[flat-1k]="-scenario flat -subscribers 1000 -publishers 16 -duration 10s"
 	[publish-10x32]="-scenario publish -duration 10s"
 	[reconnect]="-scenario reconnect -subscribers 1000 -publishers 4 -duration 10s"
+	[stream-10]="-scenario stream -duration 10s"
+	[stream-1k]="-scenario stream -subscribers 1000 -rate 1500 -duration 10s"
 )
-order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect)
+# The stream scenarios need the streaming publish, which the naive hub lacks.
+order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect stream-10 stream-1k)
 [ $# -gt 0 ] && order=("$@")
 
 results="$work/results.jsonl"
