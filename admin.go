@@ -1,9 +1,7 @@
 package caddysse
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -267,30 +265,7 @@ func (adminAPI) disconnect(w http.ResponseWriter, e *hubEntry, id string) error 
 // publish answers POST /sse/hubs/<hub>/publish with a publish route's body,
 // statuses and answers, for applications on the same host.
 func (adminAPI) publish(w http.ResponseWriter, r *http.Request, e *hubEntry) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, adminMaxPublishLen))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over %d bytes", tooLarge.Limit))
-		}
-		return writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
-	}
-	events, batch, err := decodePublish(mediaType(r), body, adminMaxEventSize)
-	if err != nil {
-		return writeError(w, 0, err)
-	}
-	counts, err := e.Publish(events)
-	if err != nil {
-		return writeError(w, http.StatusServiceUnavailable, fmt.Errorf("event not stored: %w", err))
-	}
-	results := make([]publishResult, len(events))
-	for i, ev := range events {
-		results[i] = publishResult{ID: ev.ID, Subscribers: counts[i]}
-	}
-	if batch {
-		return writeJSON(w, http.StatusOK, results)
-	}
-	return writeJSON(w, http.StatusOK, results[0])
+	return publishBody(w, r, e.Hub, adminMaxPublishLen, adminMaxEventSize, nil)
 }
 
 // health answers GET /sse/health: 200 while every hub's transport can store

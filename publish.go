@@ -43,7 +43,19 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 			return writeError(w, 0, err)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxBody())))
+	var authorize func([]*Event) error
+	if token != nil {
+		authorize = token.authorizePublish
+	}
+	return publishBody(w, r, h.hub, h.maxBody(), h.MaxEventSize, authorize)
+}
+
+// publishBody reads a publish request's body (at most maxBody bytes),
+// decodes it into events of at most maxEvent bytes each, lets authorize
+// (when set) refuse them, stores and fans them out, and answers with their
+// ids. Nothing is published unless every event of the request passes.
+func publishBody(w http.ResponseWriter, r *http.Request, hub *Hub, maxBody, maxEvent int, authorize func([]*Event) error) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -51,16 +63,16 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
 	}
-	events, batch, err := decodePublish(mediaType(r), body, h.MaxEventSize)
+	events, batch, err := decodePublish(mediaType(r), body, maxEvent)
 	if err != nil {
 		return writeError(w, 0, err)
 	}
-	if token != nil {
-		if err := token.authorizePublish(events); err != nil {
+	if authorize != nil {
+		if err := authorize(events); err != nil {
 			return writeError(w, 0, err)
 		}
 	}
-	counts, err := h.hub.Publish(events)
+	counts, err := hub.Publish(events)
 	if err != nil {
 		return writeError(w, http.StatusServiceUnavailable, fmt.Errorf("event not stored: %w", err))
 	}
