@@ -36,7 +36,7 @@ var (
 	descResets = prometheus.NewDesc("caddy_sse_resets_total",
 		"Resumes that could not be complete and got a reset, by reason.", []string{"hub", "reason"}, nil)
 	descPublishErrors = prometheus.NewDesc("caddy_sse_publish_errors_total",
-		"Publish requests refused, by HTTP status.", []string{"hub", "status"}, nil)
+		"Publish requests refused, and refused lines of streaming publishes, by HTTP status.", []string{"hub", "status"}, nil)
 	descPublishDuration = prometheus.NewDesc("caddy_sse_publish_duration_seconds",
 		"Time to handle a publish request, from its start to its answer.", hubLabel, nil)
 	descTransportUp = prometheus.NewDesc("caddy_sse_transport_up",
