@@ -44,6 +44,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    query_topics    <selector>...
 //	    publish_origins <origin>...
 //	    transport       memory
+//	    compress        on|off
 //	    jwt {
 //	        alg      <alg>
 //	        key      <secret> | key_file <path>
@@ -141,6 +142,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("transport %q: only memory is available", args[0])
 			}
 			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
+		case "compress":
+			err = oneArg(d, args, func(v string) error { h.Compress = v; return nil })
 		case "jwt":
 			if len(args) != 0 {
 				return d.ArgErr()

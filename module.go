@@ -128,6 +128,13 @@ type Handler struct {
 	// public and to publish. Default: none (no token is checked).
 	JWT *JWT `json:"jwt,omitempty"`
 
+	// Compress is "on" to let Caddy's encode handler compress streams, or
+	// "off" to send them with Cache-Control: no-transform, which encode
+	// honours: an idle compressed stream keeps its own encoder (about 70 KB
+	// for gzip, 470 KB for zstd), an uncompressed one a few KB. Default:
+	// "off".
+	Compress string `json:"compress,omitempty"`
+
 	hub     *Hub
 	entry   *hubEntry
 	gen     *caddyevents.App // identifies the config this handler belongs to
@@ -249,6 +256,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.Transport != "" && h.Transport != "memory" {
 		return fmt.Errorf("transport %q: only memory is available", h.Transport)
+	}
+	if h.Compress != "" && h.Compress != "on" && h.Compress != "off" {
+		return fmt.Errorf("compress %q: want on or off", h.Compress)
 	}
 	for _, t := range h.Topics {
 		if err := checkSelector(t); err != nil {

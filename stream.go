@@ -27,7 +27,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		}
 	}()
 
-	setStreamHeaders(w)
+	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
 	out := streamWriter{w: w, rc: http.NewResponseController(w), timeout: time.Duration(h.WriteTimeout)}
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
@@ -112,16 +112,24 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 // to reconnect soon and lands it on the current config. An error status
 // would make EventSource give up for good.
 func (h *Handler) redirectStream(w http.ResponseWriter) error {
-	setStreamHeaders(w)
+	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(jitteredRetry())
 	return err
 }
 
-func setStreamHeaders(w http.ResponseWriter) {
+// setStreamHeaders sets the headers of an event stream. Unless compress is
+// set, no-transform keeps Caddy's encode handler (and proxies) from
+// compressing it: an encoder per idle stream costs far more than the
+// stream itself.
+func setStreamHeaders(w http.ResponseWriter, compress bool) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
+	if compress {
+		hdr.Set("Cache-Control", "no-cache")
+	} else {
+		hdr.Set("Cache-Control", "no-cache, no-transform")
+	}
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
