@@ -130,8 +130,9 @@ type Handler struct {
 
 	// Compress is "on" to let Caddy's encode handler compress streams, or
 	// "off" to send them with Cache-Control: no-transform, which encode
-	// honours: an idle compressed stream keeps its own encoder (about 70 KB
-	// for gzip, 470 KB for zstd), an uncompressed one a few KB. Default:
+	// honours. Each compressed stream keeps its own encoder while it is
+	// open, idle or not: about 75 KB for gzip and 475 KB for zstd, against
+	// about 4 KB for a whole uncompressed plain HTTP/1.1 stream. Default:
 	// "off".
 	Compress string `json:"compress,omitempty"`
 
