@@ -34,7 +34,7 @@ func TestServerSubscribeAndPublish(t *testing.T) {
 		st := s.subscribe("/events?topic=orders&topic=news/*")
 		for name, want := range map[string]string{
 			"Content-Type":      "text/event-stream",
-			"Cache-Control":     "no-cache",
+			"Cache-Control":     "no-cache, no-transform",
 			"X-Accel-Buffering": "no",
 			"Connection":        "",
 		} {
