@@ -217,9 +217,9 @@ func newConnectionID() string {
 // longer than timeout is cut off: a timer of the stream's own, armed only
 // around each send, sets a write deadline in the past, which ends the
 // blocked write on HTTP/1.1 and resets the stream on HTTP/2. Setting and
-// clearing a deadline on every send instead cost two round trips to
-// HTTP/2's connection goroutine per event and stream: a quarter of Caddy's
-// CPU in a fan-out over HTTP/2.
+// clearing a deadline around every send instead cost two round trips to
+// HTTP/2's connection goroutine per event and stream, besides the one
+// Caddy's write_idle makes on every write.
 type streamWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController

@@ -60,11 +60,10 @@ type swarm struct {
 	addr    string // ip:port to dial
 	url     string // full subscribe URL (net/http path)
 	tls     bool   // subscribers speak TLS
-	// serverName is the TLS server name to send, "" for an IP address.
-	serverName string
-	dialers    []*net.Dialer
-	shards     [numShards]shard
-	subs       []subscriber
+	sni     string // TLS server name to send, "" for an IP address
+	dialers []*net.Dialer
+	shards  [numShards]shard
+	subs    []subscriber
 
 	runWG    sync.WaitGroup // subscriber goroutines
 	readyWG  sync.WaitGroup // launched subscribers that have not yet signalled
@@ -91,7 +90,7 @@ func (sw *swarm) logf(format string, args ...any) {
 
 // newSwarm prepares (but does not start) cfg.subscribers subscribers.
 func newSwarm(cfg *config, tg *target) *swarm {
-	sw := &swarm{cfg: cfg, addr: tg.subAddr, url: tg.subURL, tls: tg.tls, serverName: tg.sni}
+	sw := &swarm{cfg: cfg, addr: tg.subAddr, url: tg.subURL, tls: tg.tls, sni: tg.sni}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", tg.subPath, tg.subHost)
 	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: ssebench\r\n")

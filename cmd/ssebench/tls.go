@@ -44,7 +44,7 @@ func (cfg *config) useHTTPClient() bool {
 // dialTLS wraps a dialed connection of the raw path in TLS, offering only
 // HTTP/1.1, and completes the handshake (bounded by conn's deadline).
 func (s *subscriber) dialTLS(conn net.Conn) (net.Conn, error) {
-	tc := tls.Client(conn, clientTLS(s.sw.serverName, "http/1.1"))
+	tc := tls.Client(conn, clientTLS(s.sw.sni, "http/1.1"))
 	if err := tc.Handshake(); err != nil {
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
@@ -81,7 +81,7 @@ func (s *subscriber) newTransport() *http.Transport {
 		MaxConnsPerHost:    1,
 	}
 	if s.sw.tls {
-		tr.TLSClientConfig = clientTLS(s.sw.serverName)
+		tr.TLSClientConfig = clientTLS(s.sw.sni)
 	}
 	return tr
 }
