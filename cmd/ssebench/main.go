@@ -54,7 +54,7 @@ type config struct {
 	timeout        time.Duration
 	label          string
 
-	proto    string // h1 or h2 (h2 needs an https URL)
+	proto    string // h1, h2 or h3 (h2 and h3 need an https URL)
 	compress string // Accept-Encoding of subscribers; "" asks for none
 
 	noPublish bool // idle scenario
@@ -145,7 +145,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&cfg.scenario, "scenario", "", "preset: idle, fanout, flat, publish or reconnect")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&cfg.label, "label", "", "free text copied to the output")
-	fs.StringVar(&cfg.proto, "proto", "h1", "subscriber protocol: h1 (HTTP/1.1) or h2 (HTTP/2, needs an https -sub-url); one connection per subscriber either way")
+	fs.StringVar(&cfg.proto, "proto", "h1", "subscriber protocol: h1 (HTTP/1.1), h2 (HTTP/2) or h3 (HTTP/3); h2 and h3 need an https -sub-url; one connection per subscriber")
 	fs.StringVar(&cfg.compress, "compress", "", "subscribers' Accept-Encoding, e.g. gzip, zstd or \"zstd, gzip\"; responses are decoded by their Content-Encoding")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -205,10 +205,10 @@ func parseConfig(args []string) (*config, error) {
 		return nil, errors.New("-idle and -drain must not be negative")
 	case cfg.pid < 0:
 		return nil, errors.New("-pid must not be negative")
-	case cfg.proto != "h1" && cfg.proto != "h2":
-		return nil, fmt.Errorf("-proto %q: want h1 or h2", cfg.proto)
-	case cfg.proto == "h2" && !strings.HasPrefix(cfg.subURL, "https://"):
-		return nil, errors.New("-proto h2 needs an https:// -sub-url")
+	case cfg.proto != "h1" && cfg.proto != "h2" && cfg.proto != "h3":
+		return nil, fmt.Errorf("-proto %q: want h1, h2 or h3", cfg.proto)
+	case cfg.proto != "h1" && !strings.HasPrefix(cfg.subURL, "https://"):
+		return nil, fmt.Errorf("-proto %s needs an https:// -sub-url", cfg.proto)
 	case cfg.events >= math.MaxUint32:
 		return nil, errors.New("-events is too large")
 	}

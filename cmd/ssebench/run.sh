@@ -101,6 +101,8 @@ declare -A scenarios=(
 	[idle-5k-zstd-gzip]="$(at http://127.0.0.1:8093) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
 	[idle-5k-encode-off]="$(at http://127.0.0.1:8094) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
 	[fanout-10k-tls-h2]="$tls -proto h2 -scenario fanout -subscribers 10000 -duration 20s"
+	[idle-5k-tls-h3]="$tls -proto h3 -scenario idle -subscribers 5000 -idle 10s"
+	[fanout-10k-tls-h3]="$tls -proto h3 -scenario fanout -subscribers 10000 -duration 20s"
 )
 order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect)
 [ $# -gt 0 ] && order=("$@")

@@ -1,7 +1,7 @@
 package main
 
-// This file holds the subscriber's net/http path, used for HTTP/2 and for
-// compressed streams: each subscriber has its own http.Transport, so it has
+// This file holds the subscriber's net/http path, used for HTTP/2, HTTP/3
+// (quic-go's client) and for compressed streams: each subscriber has its own http.Transport, so it has
 // its own TCP (and TLS) connection, as one browser per client would; nothing
 // is pooled or shared between subscribers. The body is decoded according to
 // its Content-Encoding (gzip or zstd) before the SSE parser sees it, so
@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // clientTLS is the TLS configuration of subscribers and publishers. The
@@ -38,7 +40,7 @@ func clientTLS(serverName string, nextProtos ...string) *tls.Config {
 
 // useHTTPClient reports whether subscribers take the net/http path.
 func (cfg *config) useHTTPClient() bool {
-	return cfg.proto == "h2" || cfg.compress != ""
+	return cfg.proto != "h1" || cfg.compress != ""
 }
 
 // dialTLS wraps a dialed connection of the raw path in TLS, offering only
@@ -86,12 +88,31 @@ func (s *subscriber) newTransport() *http.Transport {
 	return tr
 }
 
+// newRoundTripper returns the subscriber's own transport for -proto, and
+// the function that closes its connection.
+func (s *subscriber) newRoundTripper() (http.RoundTripper, func()) {
+	if s.sw.cfg.proto != "h3" {
+		tr := s.newTransport()
+		return tr, tr.CloseIdleConnections
+	}
+	addr := s.sw.addr // checked to be loopback
+	tr := &http3.Transport{
+		TLSClientConfig:    clientTLS(s.sw.sni),
+		DisableCompression: true,
+		// Its own UDP socket and QUIC connection per subscriber.
+		Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+		},
+	}
+	return tr, func() { tr.Close() }
+}
+
 // httpSession is session over net/http: one request on a fresh transport,
 // its body decoded and fed to the SSE parser until the stream ends.
 func (s *subscriber) httpSession(ctx context.Context) (sessionEnd, error) {
 	cto := s.sw.cfg.connectTimeout
-	tr := s.newTransport()
-	defer tr.CloseIdleConnections()
+	rt, closeRT := s.newRoundTripper()
+	defer closeRT()
 	reqCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer func() { s.conn = nil }()
@@ -110,7 +131,7 @@ func (s *subscriber) httpSession(ctx context.Context) (sessionEnd, error) {
 	}
 	// The connection's deadline bounds the handshake only from the dial on.
 	handshake := time.AfterFunc(cto, cancel)
-	resp, err := tr.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	handshake.Stop()
 	if err != nil {
 		return endFailed, err

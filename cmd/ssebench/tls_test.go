@@ -132,7 +132,8 @@ func TestParseConfigProto(t *testing.T) {
 		{[]string{"-proto", "h2", "-sub-url", "https://127.0.0.1:8443/events"}, ""},
 		{[]string{"-sub-url", "https://127.0.0.1:8443/events"}, ""},
 		{[]string{"-proto", "h2", "-sub-url", "http://127.0.0.1:8090/events"}, "needs an https://"},
-		{[]string{"-proto", "h3"}, `-proto "h3": want h1 or h2`},
+		{[]string{"-proto", "h4"}, `-proto "h4": want h1, h2 or h3`},
+		{[]string{"-proto", "h3", "-sub-url", "http://127.0.0.1:8090/events"}, "needs an https://"},
 	}
 	for _, tc := range tests {
 		_, err := parseConfig(tc.args)
