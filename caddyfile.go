@@ -45,6 +45,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    publish_origins <origin>...
 //	    transport       memory
 //	    stats_topic     <topic> [<interval>]
+//	    compress        on|off
 //	    jwt {
 //	        alg      <alg>
 //	        key      <secret> | key_file <path>
@@ -144,6 +145,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
 		case "stats_topic":
 			err = h.parseStatsTopic(d, args)
+		case "compress":
+			err = oneArg(d, args, func(v string) error { h.Compress = v; return nil })
 		case "jwt":
 			if len(args) != 0 {
 				return d.ArgErr()

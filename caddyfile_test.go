@@ -215,6 +215,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{StatsTopic: "hub/*", StatsInterval: dur(10 * time.Millisecond)},
 		},
 		{
+			name:  "compress on",
+			input: "sse {\n\tcompress on\n}",
+			want:  Handler{Compress: "on"},
+		},
+		{
+			name:  "compress is judged at validation, not parsed",
+			input: "sse {\n\tcompress maybe\n}",
+			want:  Handler{Compress: "maybe"},
+		},
+		{
 			name:  "query_topics with placeholders",
 			input: "sse {\n\ttopic user/{http.auth.user.id}\n\tquery_topics public/* user/{http.auth.user.id}/*\n}",
 			want: Handler{
@@ -433,6 +443,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"cors without origin", "sse {\n\tcors\n}", "cors: at least one origin is required", 2, ""},
 		{"cors with only credentials", "sse {\n\tcors credentials\n}", "cors: at least one origin is required", 2, ""},
 
+		{"compress without value", "sse {\n\tcompress\n}", "wrong argument count", 2, ""},
+		{"compress with two values", "sse {\n\tcompress on off\n}", "wrong argument count", 2, ""},
 		// transport
 		{"transport without name", "sse {\n\ttransport\n}", "wrong argument count", 2, ""},
 		{"transport memory with argument", "sse {\n\ttransport memory extra\n}", "wrong argument count", 2, ""},

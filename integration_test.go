@@ -34,7 +34,7 @@ func TestServerSubscribeAndPublish(t *testing.T) {
 		st := s.subscribe("/events?topic=orders&topic=news/*")
 		for name, want := range map[string]string{
 			"Content-Type":      "text/event-stream",
-			"Cache-Control":     "no-cache",
+			"Cache-Control":     "no-cache, no-transform",
 			"X-Accel-Buffering": "no",
 			"Connection":        "",
 		} {
@@ -591,32 +591,75 @@ http://127.0.0.2:{port} {
 	}
 }
 
+// TestServerEncode: behind Caddy's encode, streams are sent uncompressed
+// (with no-transform) unless compress is on, and events arrive either way.
 func TestServerEncode(t *testing.T) {
-	s := startServer(t, "encode gzip\n"+pubsubSite)
-	req, _ := http.NewRequest(http.MethodGet, s.url("/events?topic=z"), nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, compress string
+		wantEncoding   string
+		wantCache      string
+	}{
+		{"default is off", "", "", "no-cache, no-transform"},
+		{"off", "compress off", "", "no-cache, no-transform"},
+		{"on", "compress on", "gzip", "no-cache"},
 	}
-	defer resp.Body.Close()
-	if resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Fatalf("stream not compressed: %v", resp.Header)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, `
+	encode zstd gzip
+	sse /events {
+		`+tc.compress+`
 	}
-	zr, err := gzip.NewReader(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	sse /publish {
+		publish
 	}
-	lines := bufio.NewScanner(zr)
-	id := s.mustPublish("/publish", `{"topic":"z","data":"through gzip"}`)
-	deadline := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
-	defer deadline.Stop()
-	for lines.Scan() {
-		if lines.Text() == "id: "+id {
-			return
-		}
+`)
+			req, _ := http.NewRequest(http.MethodGet, s.url("/events?topic=z"), nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding"); got != tc.wantEncoding {
+				t.Fatalf("Content-Encoding %q, want %q", got, tc.wantEncoding)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != tc.wantCache {
+				t.Errorf("Cache-Control %q, want %q", got, tc.wantCache)
+			}
+			body := io.Reader(resp.Body)
+			if tc.wantEncoding == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			}
+			lines := bufio.NewScanner(body)
+			id := s.mustPublish("/publish", `{"topic":"z","data":"through encode"}`)
+			deadline := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
+			defer deadline.Stop()
+			for lines.Scan() {
+				if lines.Text() == "id: "+id {
+					return
+				}
+			}
+			t.Errorf("the event did not come through encode: %v", lines.Err())
+		})
 	}
-	t.Errorf("the event did not come through encode: %v", lines.Err())
+}
+
+// TestServerCompressInvalid: a compress value other than on or off is
+// refused when the config is validated, Caddyfile or JSON alike.
+func TestServerCompressInvalid(t *testing.T) {
+	out, err := runCaddy(t, "validate", `
+	sse /events {
+		compress maybe
+	}
+`)
+	if err == nil || !strings.Contains(out, `compress \"maybe\": want on or off`) && !strings.Contains(out, `compress "maybe": want on or off`) {
+		t.Errorf("want a validation error for compress maybe, got %v:\n%s", err, out)
+	}
 }
 
 func TestServerConflictingHubSettings(t *testing.T) {

@@ -138,6 +138,14 @@ type Handler struct {
 	// public and to publish. Default: none (no token is checked).
 	JWT *JWT `json:"jwt,omitempty"`
 
+	// Compress is "on" to let Caddy's encode handler compress streams, or
+	// "off" to send them with Cache-Control: no-transform, which encode
+	// honours. Each compressed stream keeps its own encoder while it is
+	// open, idle or not: about 75 KB for gzip and 475 KB for zstd, against
+	// about 4 KB for a whole uncompressed plain HTTP/1.1 stream. Default:
+	// "off".
+	Compress string `json:"compress,omitempty"`
+
 	hub     *Hub
 	entry   *hubEntry
 	gen     *caddyevents.App // identifies the config this handler belongs to
@@ -262,6 +270,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.Transport != "" && h.Transport != "memory" {
 		return fmt.Errorf("transport %q: only memory is available", h.Transport)
+	}
+	if h.Compress != "" && h.Compress != "on" && h.Compress != "off" {
+		return fmt.Errorf("compress %q: want on or off", h.Compress)
 	}
 	for _, t := range h.Topics {
 		if err := checkSelector(t); err != nil {

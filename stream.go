@@ -27,9 +27,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		}
 	}()
 
-	setStreamHeaders(w)
+	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
-	out := streamWriter{w: w, rc: http.NewResponseController(w), timeout: time.Duration(h.WriteTimeout)}
+	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
 		sub.Close(reasonWriteFailed)
 		return nil
@@ -112,16 +112,24 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 // to reconnect soon and lands it on the current config. An error status
 // would make EventSource give up for good.
 func (h *Handler) redirectStream(w http.ResponseWriter) error {
-	setStreamHeaders(w)
+	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(jitteredRetry())
 	return err
 }
 
-func setStreamHeaders(w http.ResponseWriter) {
+// setStreamHeaders sets the headers of an event stream. Unless compress is
+// set, no-transform keeps Caddy's encode handler (and proxies) from
+// compressing it: an encoder per idle stream costs far more than the
+// stream itself.
+func setStreamHeaders(w http.ResponseWriter, compress bool) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
+	if compress {
+		hdr.Set("Cache-Control", "no-cache")
+	} else {
+		hdr.Set("Cache-Control", "no-cache, no-transform")
+	}
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
@@ -204,23 +212,55 @@ func newConnectionID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// streamWriter writes to one stream with a deadline on each write and
-// flushes through the response controller, as Caddy's wrapped writers
-// require.
+// streamWriter writes to one stream and flushes through the response
+// controller, as Caddy's wrapped writers require. A write that blocks
+// longer than timeout is cut off: a timer of the stream's own, armed only
+// around each send, sets a write deadline in the past, which ends the
+// blocked write on HTTP/1.1 and resets the stream on HTTP/2. Setting and
+// clearing a deadline around every send instead cost two round trips to
+// HTTP/2's connection goroutine per event and stream, besides the one
+// Caddy's write_idle makes on every write.
 type streamWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	timer   *time.Timer   // fires cut; stopped between sends
+	cut     chan struct{} // closed once the timer has cut a write off
+}
+
+// errWriteTimeout reports a send cut off by the write timeout.
+var errWriteTimeout = errors.New("write timed out")
+
+func newStreamWriter(w http.ResponseWriter, timeout time.Duration) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), timeout: timeout}
+	if timeout > 0 {
+		sw.cut = make(chan struct{})
+		sw.timer = time.AfterFunc(timeout, func() {
+			_ = sw.rc.SetWriteDeadline(time.Now())
+			close(sw.cut)
+		})
+		sw.timer.Stop()
+	}
+	return sw
 }
 
 // send writes head, the events' shared encodings and tail, then flushes
-// once. The write deadline is cleared afterwards: on HTTP/2 it would fire
-// even while the stream is idle.
-func (sw streamWriter) send(head []byte, events []*Event, tail []byte) error {
-	if sw.timeout > 0 {
-		_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
-		defer func() { _ = sw.rc.SetWriteDeadline(time.Time{}) }()
+// once. After a send that timed out the stream is unusable; the caller
+// ends it. No timer callback runs once send has returned.
+func (sw *streamWriter) send(head []byte, events []*Event, tail []byte) error {
+	if sw.timer == nil {
+		return sw.write(head, events, tail)
 	}
+	sw.timer.Reset(sw.timeout)
+	err := sw.write(head, events, tail)
+	if !sw.timer.Stop() {
+		<-sw.cut // the deadline is set: the stream cannot be written again
+		return errWriteTimeout
+	}
+	return err
+}
+
+func (sw *streamWriter) write(head []byte, events []*Event, tail []byte) error {
 	if len(head) > 0 {
 		if _, err := sw.w.Write(head); err != nil {
 			return err

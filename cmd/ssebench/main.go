@@ -55,6 +55,9 @@ type config struct {
 	timeout        time.Duration
 	label          string
 
+	proto    string // h1, h2 or h3 (h2 and h3 need an https URL)
+	compress string // Accept-Encoding of subscribers; "" asks for none
+
 	noPublish bool // idle scenario
 }
 
@@ -148,6 +151,8 @@ func parseConfig(args []string) (*config, error) {
 	fs.StringVar(&cfg.scenario, "scenario", "", "preset: idle, fanout, flat, publish, reconnect or stream")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&cfg.label, "label", "", "free text copied to the output")
+	fs.StringVar(&cfg.proto, "proto", "h1", "subscriber protocol: h1 (HTTP/1.1), h2 (HTTP/2) or h3 (HTTP/3); h2 and h3 need an https -sub-url; one connection per subscriber")
+	fs.StringVar(&cfg.compress, "compress", "", "subscribers' Accept-Encoding, e.g. gzip, zstd or \"zstd, gzip\"; responses are decoded by their Content-Encoding")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -206,6 +211,10 @@ func parseConfig(args []string) (*config, error) {
 		return nil, errors.New("-idle and -drain must not be negative")
 	case cfg.pid < 0:
 		return nil, errors.New("-pid must not be negative")
+	case cfg.proto != "h1" && cfg.proto != "h2" && cfg.proto != "h3":
+		return nil, fmt.Errorf("-proto %q: want h1, h2 or h3", cfg.proto)
+	case cfg.proto != "h1" && !strings.HasPrefix(cfg.subURL, "https://"):
+		return nil, fmt.Errorf("-proto %s needs an https:// -sub-url", cfg.proto)
 	case cfg.events >= math.MaxUint32:
 		return nil, errors.New("-events is too large")
 	}
@@ -218,6 +227,9 @@ type target struct {
 	subAddr string // ip:port the subscribers dial
 	subHost string // Host header
 	subPath string // request target, with the topic parameters
+	subURL  string // the full subscribe URL, with the topic parameters
+	tls     bool   // the subscribe URL is https
+	sni     string // TLS server name: the host unless it is an IP address
 	pubURL  string
 	pubAddr string // ip:port the publishers dial
 }
@@ -243,6 +255,9 @@ func resolveTarget(ctx context.Context, cfg *config) (*target, error) {
 		subAddr: subAddr,
 		subHost: su.Host,
 		subPath: su.RequestURI(),
+		subURL:  su.String(),
+		tls:     su.Scheme == "https",
+		sni:     serverName(su.Hostname()),
 		pubURL:  cfg.pubURL,
 		pubAddr: pubAddr,
 	}, nil
@@ -255,8 +270,8 @@ func parseLoopbackURL(ctx context.Context, name, raw string) (*url.URL, net.IP, 
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("%s: %w", name, err)
 	}
-	if u.Scheme != "http" {
-		return nil, nil, "", fmt.Errorf("%s %q: only http:// URLs are supported", name, raw)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, nil, "", fmt.Errorf("%s %q: only http:// and https:// URLs are supported", name, raw)
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -281,6 +296,9 @@ func parseLoopbackURL(ctx context.Context, name, raw string) (*url.URL, net.IP, 
 	port := u.Port()
 	if port == "" {
 		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
 	}
 	return u, pick, net.JoinHostPort(pick.String(), port), nil
 }
@@ -326,6 +344,8 @@ type params struct {
 	IdleSec        float64  `json:"idle_sec"`
 	DrainSec       float64  `json:"drain_sec"`
 	PID            int      `json:"pid"`
+	Proto          string   `json:"proto"`
+	Compress       string   `json:"compress,omitempty"`
 }
 
 // result is the JSON line printed at the end of a run.
@@ -369,6 +389,11 @@ type result struct {
 	PublishErrorSample  string       `json:"publish_error_sample,omitempty"`
 	Params              params       `json:"params"`
 	Aborted             string       `json:"aborted,omitempty"`
+
+	// Connected subscribers by the protocol and Content-Encoding of their
+	// last response.
+	Protocols        map[string]int `json:"protocols,omitempty"`
+	ContentEncodings map[string]int `json:"content_encodings,omitempty"`
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
@@ -453,6 +478,7 @@ func run(ctx context.Context, cfg *config, tg *target) *result {
 			ReconnectEvery: cfg.reconnectEvery, SourceIPs: cfg.sourceIPs,
 			ConnectRate: cfg.connectRate, IdleSec: secs(cfg.idle),
 			DrainSec: secs(cfg.drain), PID: cfg.pid,
+			Proto: cfg.proto, Compress: cfg.compress,
 		},
 	}
 	if res.Scenario == "" {
@@ -634,6 +660,7 @@ func tally(res *result, sw *swarm, pub *publisher) {
 		res.DeliveriesPerSec = round3(float64(res.Deliveries) / t)
 	}
 	res.LatencyMS = latencyFrom(sw.latency())
+	tallyTransport(res, sw)
 	if res.RSSBefore != nil && res.RSSAfter != nil && res.Connected > 0 {
 		v := round3(float64(*res.RSSAfter-*res.RSSBefore) / float64(res.Connected))
 		res.RSSPerSub = &v

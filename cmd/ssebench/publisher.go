@@ -73,6 +73,7 @@ func newPublisher(cfg *config, tg *target) *publisher {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		DisableCompression:    true,
+		TLSClientConfig:       clientTLS(tg.sni),
 	}
 	p.client = &http.Client{Transport: tr, Timeout: time.Minute}
 	return p

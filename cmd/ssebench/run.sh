@@ -6,6 +6,12 @@
 #   cmd/ssebench/run.sh            # all scenarios, 3 runs each
 #   RUNS=1 cmd/ssebench/run.sh fanout-10k flat-1k
 #   HUB=naive cmd/ssebench/run.sh  # the same against cmd/ssebench/naivehub
+#   cmd/ssebench/run.sh idle-5k idle-5k-tls-h1 idle-5k-tls-h2 idle-5k-gzip idle-5k-zstd-gzip
+#
+# Scenarios named *-tls-* reach Caddy over https (tls internal) or naivehub
+# -tls (self-signed); *-gzip, *-zstd-gzip and *-encode-off reach a Caddy site
+# behind encode, with compress on (the first two) or by default; those are
+# Caddy-only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-3}
@@ -18,7 +24,8 @@ go build -o "$work/naivehub" ./cmd/ssebench/naivehub
 cat > "$work/Caddyfile" <<'CADDY'
 {
 	admin 127.0.0.1:2399
-	auto_https off
+	auto_https disable_redirects
+	skip_install_trust
 	persist_config off
 	log {
 		level ERROR
@@ -32,12 +39,53 @@ http://127.0.0.1:8090 {
 		publish
 	}
 }
+https://127.0.0.1:8443 {
+	tls internal
+	sse /events {
+		buffer 4096
+	}
+	sse /publish {
+		publish
+	}
+}
+http://127.0.0.1:8092 {
+	encode gzip
+	sse /events {
+		buffer 4096
+		compress on
+	}
+	sse /publish {
+		publish
+	}
+}
+http://127.0.0.1:8093 {
+	encode zstd gzip
+	sse /events {
+		buffer 4096
+		compress on
+	}
+	sse /publish {
+		publish
+	}
+}
+http://127.0.0.1:8094 {
+	encode zstd gzip
+	sse /events {
+		buffer 4096
+	}
+	sse /publish {
+		publish
+	}
+}
 CADDY
 
 hub=${HUB:-caddy}
-port=8090
-[ "$hub" = naive ] && port=8091
+port=8090 tlsport=8443
+[ "$hub" = naive ] && port=8091 tlsport=8444
 urls=(-sub-url "http://127.0.0.1:$port/events" -pub-url "http://127.0.0.1:$port/publish")
+# A scenario's own -sub-url/-pub-url come later and win.
+at() { echo "-sub-url $1/events -pub-url $1/publish"; }
+tls=$(at "https://127.0.0.1:$tlsport")
 declare -A scenarios=(
 	[idle-10k]="-scenario idle -subscribers 10000 -idle 10s"
 	[idle-19800]="-scenario idle -subscribers 19800 -idle 10s"
@@ -48,6 +96,15 @@ declare -A scenarios=(
 	[reconnect]="-scenario reconnect -subscribers 1000 -publishers 4 -duration 10s"
 	[stream-10]="-scenario stream -duration 10s"
 	[stream-1k]="-scenario stream -subscribers 1000 -rate 1500 -duration 10s"
+	[idle-5k]="-scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-tls-h1]="$tls -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-tls-h2]="$tls -proto h2 -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-gzip]="$(at http://127.0.0.1:8092) -compress gzip -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-zstd-gzip]="$(at http://127.0.0.1:8093) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-encode-off]="$(at http://127.0.0.1:8094) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
+	[fanout-10k-tls-h2]="$tls -proto h2 -scenario fanout -subscribers 10000 -duration 20s"
+	[idle-5k-tls-h3]="$tls -proto h3 -scenario idle -subscribers 5000 -idle 10s"
+	[fanout-10k-tls-h3]="$tls -proto h3 -scenario fanout -subscribers 10000 -duration 20s"
 )
 # The stream scenarios need the streaming publish, which the naive hub lacks.
 order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect stream-10 stream-1k)
@@ -56,14 +113,18 @@ order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconne
 results="$work/results.jsonl"
 for name in "${order[@]}"; do
 	for i in $(seq "$runs"); do
-		if [ "$hub" = naive ]; then
+		if [ "$hub" = naive ] && [[ $name == *-tls-* ]]; then
+			"$work/naivehub" -tls -listen "127.0.0.1:$tlsport" >"$work/hub.log" 2>&1 &
+		elif [ "$hub" = naive ]; then
 			"$work/naivehub" -listen "127.0.0.1:$port" >"$work/hub.log" 2>&1 &
 		else
 			HOME="$work" "$work/caddy" run --config "$work/Caddyfile" >"$work/hub.log" 2>&1 &
 		fi
 		pid=$!
+		probe="http://127.0.0.1:$port/"
+		[[ $name == *-tls-* ]] && probe="https://127.0.0.1:$tlsport/"
 		for _ in $(seq 100); do
-			curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+			curl -sk -o /dev/null "$probe" && break
 			sleep 0.1
 		done
 		# shellcheck disable=SC2086

@@ -58,6 +58,9 @@ type swarm struct {
 	cfg     *config
 	reqHead []byte // request line and headers, without Last-Event-ID and the final CRLF
 	addr    string // ip:port to dial
+	url     string // full subscribe URL (net/http path)
+	tls     bool   // subscribers speak TLS
+	sni     string // TLS server name to send, "" for an IP address
 	dialers []*net.Dialer
 	shards  [numShards]shard
 	subs    []subscriber
@@ -87,7 +90,7 @@ func (sw *swarm) logf(format string, args ...any) {
 
 // newSwarm prepares (but does not start) cfg.subscribers subscribers.
 func newSwarm(cfg *config, tg *target) *swarm {
-	sw := &swarm{cfg: cfg, addr: tg.subAddr}
+	sw := &swarm{cfg: cfg, addr: tg.subAddr, url: tg.subURL, tls: tg.tls, sni: tg.sni}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", tg.subPath, tg.subHost)
 	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: ssebench\r\n")
@@ -249,6 +252,10 @@ type subscriber struct {
 
 	connectedHere bool // connected event received on the current connection
 
+	proto    string // protocol of the last response (net/http path)
+	encoding string // its Content-Encoding
+	buf      []byte // read buffer of the net/http path
+
 	deliveries      uint64 // data events (with a seq) received
 	duplicates      uint64 // data events whose seq was already received
 	reconnects      uint64 // connected events after the first one
@@ -360,10 +367,22 @@ func (s *subscriber) request() []byte {
 
 // session makes one connection and reads its event stream until it ends.
 func (s *subscriber) session(ctx context.Context) (sessionEnd, error) {
+	if s.sw.cfg.useHTTPClient() {
+		return s.httpSession(ctx)
+	}
 	cto := s.sw.cfg.connectTimeout
 	conn, err := s.dialer.DialContext(ctx, "tcp", s.sw.addr)
 	if err != nil {
 		return endFailed, err
+	}
+	if s.sw.tls {
+		conn.SetDeadline(time.Now().Add(cto))
+		tc, err := s.dialTLS(conn)
+		if err != nil {
+			conn.Close()
+			return endFailed, err
+		}
+		conn = tc
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer func() {

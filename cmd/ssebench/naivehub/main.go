@@ -6,16 +6,29 @@
 // machine, so figures are compared with this server measured the same way.
 //
 //	go run ./cmd/ssebench/naivehub -listen 127.0.0.1:8091
+//	go run ./cmd/ssebench/naivehub -listen 127.0.0.1:8444 -tls
+//
+// With -tls it serves HTTPS, HTTP/2 and HTTP/1.1 by ALPN as net/http does
+// by default, with a self-signed certificate made at start.
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 )
 
 type hub struct {
@@ -26,11 +39,43 @@ type hub struct {
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8091", "address to serve on (loopback)")
+	useTLS := flag.Bool("tls", false, "serve HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate")
 	flag.Parse()
 	h := &hub{subs: make(map[chan []byte]string)}
 	http.HandleFunc("GET /events", h.subscribe)
 	http.HandleFunc("POST /publish", h.publish)
-	log.Fatal(http.ListenAndServe(*listen, nil))
+	if !*useTLS {
+		log.Fatal(http.ListenAndServe(*listen, nil))
+	}
+	cert, err := selfSigned()
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: *listen, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	log.Fatal(srv.ListenAndServeTLS("", ""))
+}
+
+// selfSigned makes a certificate for 127.0.0.1, ::1 and localhost.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generating key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "naivehub"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("creating certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 func (h *hub) subscribe(w http.ResponseWriter, r *http.Request) {
