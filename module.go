@@ -120,7 +120,8 @@ type Handler struct {
 	// request with literal values) that the `topic` query parameters of a
 	// subscriber must fall within; a query topic outside them is refused
 	// with 403. Without it, a route that has Topics takes no query topics
-	// and a route without Topics takes any. ["*"] allows any explicitly.
+	// beyond those its templates already cover, and a route without Topics
+	// takes any. ["*"] allows any explicitly.
 	QueryTopics []string `json:"query_topics,omitempty"`
 
 	// PublishOrigins are the browser origins (e.g. "https://app.example",
