@@ -106,45 +106,56 @@ func (p *publisher) run(ctx context.Context) time.Duration {
 }
 
 // worker claims batches of sequence numbers, waits for their scheduled time
-// (start + (seq-1)/rate, so a late worker catches up without sleeping) and
-// posts them.
+// and posts them.
 func (p *publisher) worker(ctx context.Context) {
-	batch := uint64(p.cfg.batch)
 	var buf []byte
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for ctx.Err() == nil {
-		first := p.next.Add(batch) - batch + 1
-		last := first + batch - 1
-		if limit := p.cfg.events; limit > 0 {
-			if first > limit {
-				p.capReached.Store(true)
-				return
-			}
-			last = min(last, limit)
-		}
-		if p.cfg.rate > 0 {
-			due := p.start.Add(time.Duration(float64(first-1) / p.cfg.rate * float64(time.Second)))
-			if !due.Before(p.end) {
-				return
-			}
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		// The phase ends at -duration even when the publishers could not
-		// keep up with -rate; the result then shows the shortfall.
-		if !time.Now().Before(p.end) {
+	for {
+		first, last, ok := p.claim(ctx, timer)
+		if !ok {
 			return
 		}
 		buf = p.body(buf[:0], first, last)
 		p.post(ctx, buf, first, last)
 	}
+}
+
+// claim takes the next -batch sequence numbers and waits for their
+// scheduled time (start + (seq-1)/rate, so a late publisher catches up
+// without sleeping). It reports false when the phase is over: the event cap
+// is reached, the context ended, or -duration passed.
+func (p *publisher) claim(ctx context.Context, timer *time.Timer) (first, last uint64, ok bool) {
+	if ctx.Err() != nil {
+		return 0, 0, false
+	}
+	batch := uint64(p.cfg.batch)
+	first = p.next.Add(batch) - batch + 1
+	last = first + batch - 1
+	if limit := p.cfg.events; limit > 0 {
+		if first > limit {
+			p.capReached.Store(true)
+			return 0, 0, false
+		}
+		last = min(last, limit)
+	}
+	if p.cfg.rate > 0 {
+		due := p.start.Add(time.Duration(float64(first-1) / p.cfg.rate * float64(time.Second)))
+		if !due.Before(p.end) {
+			return 0, 0, false
+		}
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return 0, 0, false
+			}
+		}
+	}
+	// The phase ends at -duration even when the publishers could not keep
+	// up with -rate; the result then shows the shortfall.
+	return first, last, time.Now().Before(p.end)
 }
 
 // body appends the JSON request body for events first..last. With -batch

@@ -46,35 +46,12 @@ func (p *publisher) streamWorker(ctx context.Context) {
 
 // writeLines claims and writes runs of -batch lines, paced as worker does.
 func (p *publisher) writeLines(ctx context.Context, w io.Writer, pending chan<- sentLines) {
-	batch := uint64(p.cfg.batch)
 	var buf []byte
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for ctx.Err() == nil {
-		first := p.next.Add(batch) - batch + 1
-		last := first + batch - 1
-		if limit := p.cfg.events; limit > 0 {
-			if first > limit {
-				p.capReached.Store(true)
-				return
-			}
-			last = min(last, limit)
-		}
-		if p.cfg.rate > 0 {
-			due := p.start.Add(time.Duration(float64(first-1) / p.cfg.rate * float64(time.Second)))
-			if !due.Before(p.end) {
-				return
-			}
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		if !time.Now().Before(p.end) {
+	for {
+		first, last, ok := p.claim(ctx, timer)
+		if !ok {
 			return
 		}
 		buf = buf[:0]
