@@ -39,21 +39,7 @@ func TestConsume(t *testing.T) {
 // TestWriteNowManyBuffers: a backlog of more buffers than one writev takes
 // (IOV_MAX) is written whole, not refused with EINVAL.
 func TestWriteNowManyBuffers(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server, client := tcpPair(t)
 
 	var bufs net.Buffers
 	var want bytes.Buffer
@@ -86,20 +72,7 @@ func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	server, client := tcpPair(t)
 
 	s := newSubscriber("x", []string{"t"}, 10, time.Now())
 	left := make(chan struct{})
@@ -123,4 +96,24 @@ func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte("retry:")) || !bytes.HasSuffix(b, lastChunk) {
 		t.Fatalf("the client read %q (%v); want a retry hint and the last chunk, then EOF", b, err)
 	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if client, err = net.Dial("tcp", l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = l.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client
 }
