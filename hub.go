@@ -42,7 +42,6 @@ type Hub struct {
 	log     Log
 	subs    map[string]*Subscriber // by connection id
 	index   topicIndex
-	all     subscriberSet // subscribers of "*"
 	pubSeq  uint64        // publish counter, for once-only delivery
 	wake    []*Subscriber // detached streams a fan-out gave work, reused
 	cfg     HubConfig
@@ -90,7 +89,6 @@ func newHubWithLog(cfg HubConfig, log Log) *Hub {
 		log:          log,
 		subs:         make(map[string]*Subscriber),
 		index:        newTopicIndex(),
-		all:          make(subscriberSet),
 		counts:       make(map[string]int),
 		done:         make(chan struct{}),
 		reconfigured: make(chan struct{}, 1),
@@ -179,11 +177,9 @@ func (h *Hub) fanOut(e *Event) int {
 			deliver(s)
 		}
 	} else {
+		// "*" is the empty prefix: the index visits its subscribers too.
 		for _, t := range e.Topics {
 			h.index.each(t, deliver)
-		}
-		for s := range h.all {
-			deliver(s)
 		}
 	}
 	if len(h.wake) > 0 {
@@ -231,9 +227,6 @@ func (h *Hub) Subscribe(s *Subscriber, lastEventID string) (*Subscription, error
 	}
 	h.subs[s.ID] = s
 	for _, sel := range s.Topics {
-		if sel == "*" {
-			h.all[s] = struct{}{}
-		}
 		h.counts[sel]++
 	}
 	h.index.add(s)
@@ -256,7 +249,6 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 		return
 	}
 	delete(h.subs, s.ID)
-	delete(h.all, s)
 	h.index.remove(s)
 	for _, sel := range s.Topics {
 		if h.counts[sel]--; h.counts[sel] <= 0 {
