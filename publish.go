@@ -33,21 +33,28 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 	if mediaType(r) == ndjsonType {
 		return h.publishStream(w, r)
 	}
-	if err := h.checkPublishOrigin(r); err != nil {
+	token, err := h.admitPublisher(r)
+	if err != nil {
 		return writeError(w, 0, err)
-	}
-	var token *grant
-	if h.JWT != nil {
-		var err error
-		if token, err = h.JWT.publishGrant(r); err != nil {
-			return writeError(w, 0, err)
-		}
 	}
 	var authorize func([]*Event) error
 	if token != nil {
 		authorize = token.authorizePublish
 	}
 	return publishBody(w, r, h.hub, h.maxBody(), h.MaxEventSize, authorize)
+}
+
+// admitPublisher checks what every publish request needs before its body
+// is read: that no other site's page sent it, and, with jwt, a valid
+// token, whose grant it returns (nil without jwt).
+func (h *Handler) admitPublisher(r *http.Request) (*grant, error) {
+	if err := h.checkPublishOrigin(r); err != nil {
+		return nil, err
+	}
+	if h.JWT == nil {
+		return nil, nil
+	}
+	return h.JWT.publishGrant(r)
 }
 
 // publishBody reads a publish request's body (at most maxBody bytes),

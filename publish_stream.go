@@ -150,15 +150,9 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 	// not wait for a body its client may only send once answered. HTTP/2
 	// always allows it and reports ErrNotSupported.
 	_ = rc.EnableFullDuplex()
-	if err := h.checkPublishOrigin(r); err != nil {
+	token, err := h.admitPublisher(r)
+	if err != nil {
 		return writeError(w, 0, err)
-	}
-	var token *grant
-	if h.JWT != nil {
-		var err error
-		if token, err = h.JWT.publishGrant(r); err != nil {
-			return writeError(w, 0, err)
-		}
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", ndjsonType)
