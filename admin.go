@@ -193,7 +193,7 @@ func newHubReport(name string, h *Hub, top int) hubReport {
 		Name:           name,
 		Subscribers:    info.Subscribers,
 		DistinctTopics: len(info.Topics),
-		Topics:         busiest(info.Topics, top),
+		Topics:         Busiest(info.Topics, top),
 		Connections:    st.Connections.Load(),
 		Published:      st.Published.Load(),
 		Delivered:      st.Delivered.Load(),
@@ -205,15 +205,15 @@ func newHubReport(name string, h *Hub, top int) hubReport {
 		LastID:         info.LastID,
 		Transport:      transportState(h),
 	}
-	for _, reason := range droppedReasons {
+	for _, reason := range DroppedReasons {
 		rep.Dropped[reason] = st.Ended.Get(reason)
 	}
-	for _, reason := range closeReasons {
+	for _, reason := range CloseReasons {
 		if n := st.Ended.Get(reason); n > 0 {
 			rep.Ended[reason] = n
 		}
 	}
-	for _, reason := range resetReasons {
+	for _, reason := range ResetReasons {
 		rep.Resets[string(reason)] = st.Resets.Get(reason)
 	}
 	return rep

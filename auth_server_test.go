@@ -90,7 +90,7 @@ func TestServerSecurityBasicAuthExample(t *testing.T) {
 	}
 
 	// Polling from before everything returns alice's events only.
-	epoch, _, _ := parseID(first)
+	epoch, _, _ := ParseID(first)
 	poll := s.poll("/events?last_event_id="+epoch+"-0", "Authorization", alice)
 	var got []string
 	for _, e := range poll.Events {

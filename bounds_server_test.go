@@ -116,7 +116,7 @@ func TestServerPollBounds(t *testing.T) {
 func TestServerPollResetAnsweredAtOnce(t *testing.T) {
 	s := startServer(t, pubsubSite)
 	head := s.mustPublish("/publish", `{"topic":"p","data":"one"}`)
-	epoch, _, _ := parseID(head)
+	epoch, _, _ := ParseID(head)
 	tests := []struct{ id, reason string }{
 		{"garbage", "unknown"},
 		{epoch + "-999999", "unknown"},

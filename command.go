@@ -120,7 +120,7 @@ func issueToken(req tokenRequest, now time.Time) (string, error) {
 		return "", errors.New("nothing to grant: give --subscribe or --publish")
 	}
 	for _, sel := range slices.Concat(req.Subscribe, req.Publish) {
-		if err := checkSelector(sel); err != nil {
+		if err := CheckSelector(sel); err != nil {
 			return "", err
 		}
 	}

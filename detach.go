@@ -274,10 +274,10 @@ func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 
 func (p *writerPool) written(s *Subscriber, closed bool, err error, batch streamTotals) {
 	if err == nil {
-		s.wrote(time.Now())
+		s.Wrote(time.Now())
 		s.det.sent.add(batch)
 	} else {
-		s.Close(reasonWriteFailed)
+		s.Close(ReasonWriteFailed)
 		closed = true
 	}
 	p.release(s, closed)

@@ -126,7 +126,7 @@ func (w *closeWatcher) loop() {
 			s := w.tokens[token]
 			w.mu.Unlock()
 			if s != nil {
-				s.Close(reasonClientGone)
+				s.Close(ReasonClientGone)
 			}
 		}
 	}

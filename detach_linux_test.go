@@ -74,7 +74,7 @@ func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
 	}
 	server, client := tcpPair(t)
 
-	s := newSubscriber("x", []string{"t"}, 10, time.Now())
+	s := NewSubscriber("x", []string{"t"}, 10, time.Now())
 	left := make(chan struct{})
 	d := &detached{conn: server, sc: server.(syscall.Conn), timeout: time.Second, leave: func() { close(left) }, pool: pool}
 	if d.token, err = pool.watcher.add(s, d.sc); err != nil {
@@ -85,7 +85,7 @@ func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
 	s.mu.Unlock()
 
 	h.Close()
-	s.Close(reasonHubClosed) // as the late write's release would find it
+	s.Close(ReasonHubClosed) // as the late write's release would find it
 	select {
 	case <-left:
 	case <-time.After(5 * time.Second):

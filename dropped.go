@@ -2,13 +2,13 @@ package caddysse
 
 import "strings"
 
-// droppedTopicsKept bounds the summary of events that left the history: it
+// DroppedTopicsKept bounds the summary of events that left the history: it
 // remembers this many distinct topics. A resuming subscriber is told that
 // it missed nothing, rather than sent a reset, as long as events of at most
 // this many topics left the history after its Last-Event-ID.
-const droppedTopicsKept = 4096
+const DroppedTopicsKept = 4096
 
-// droppedTopics summarises the events that left a history, so that a
+// DroppedTopics summarises the events that left a history, so that a
 // resume from an id older than the history can still tell whether it
 // missed anything on its topics: for each topic, the sequence number of its
 // newest dropped event, for at most limit topics. Below floor it knows
@@ -18,7 +18,7 @@ const droppedTopicsKept = 4096
 // history in sequence order, so a topic that drops again moves to the end,
 // the eviction takes the front, and a question about the events after a
 // sequence walks back from the end only as far as that sequence.
-type droppedTopics struct {
+type DroppedTopics struct {
 	limit          int
 	byTopic        map[string]*droppedTopic
 	oldest, newest *droppedTopic
@@ -31,13 +31,13 @@ type droppedTopic struct {
 	prev, next *droppedTopic
 }
 
-func newDroppedTopics(limit int) droppedTopics {
-	return droppedTopics{limit: limit, byTopic: make(map[string]*droppedTopic)}
+func NewDroppedTopics(limit int) DroppedTopics {
+	return DroppedTopics{limit: limit, byTopic: make(map[string]*droppedTopic)}
 }
 
-// add records that e, with sequence seq, left the history. Events for one
+// Add records that e, with sequence seq, left the history. Events for one
 // connection are never replayed, so their loss cannot hurt a resume.
-func (d *droppedTopics) add(e *Event, seq uint64) {
+func (d *DroppedTopics) Add(e *Event, seq uint64) {
 	if e.Connection != "" {
 		return
 	}
@@ -62,10 +62,10 @@ func (d *droppedTopics) add(e *Event, seq uint64) {
 	}
 }
 
-// missed reports whether an event matching one of the selectors was dropped
+// Missed reports whether an event matching one of the selectors was dropped
 // after sequence after. known is false when the summary cannot tell: after
 // lies below the floor.
-func (d *droppedTopics) missed(after uint64, selectors []string) (missed, known bool) {
+func (d *DroppedTopics) Missed(after uint64, selectors []string) (missed, known bool) {
 	if after < d.floor {
 		return false, false
 	}
@@ -81,7 +81,7 @@ func (d *droppedTopics) missed(after uint64, selectors []string) (missed, known 
 	}
 	for n := d.newest; n != nil && n.seq > after; n = n.prev {
 		for _, sel := range selectors {
-			if strings.HasSuffix(sel, "*") && selectorMatches(sel, n.topic) {
+			if strings.HasSuffix(sel, "*") && SelectorMatches(sel, n.topic) {
 				return true, true
 			}
 		}
@@ -89,7 +89,7 @@ func (d *droppedTopics) missed(after uint64, selectors []string) (missed, known 
 	return false, true
 }
 
-func (d *droppedTopics) unlink(n *droppedTopic) {
+func (d *DroppedTopics) unlink(n *droppedTopic) {
 	if n.prev != nil {
 		n.prev.next = n.next
 	} else {
@@ -103,7 +103,7 @@ func (d *droppedTopics) unlink(n *droppedTopic) {
 	n.prev, n.next = nil, nil
 }
 
-func (d *droppedTopics) append(n *droppedTopic) {
+func (d *DroppedTopics) append(n *droppedTopic) {
 	n.prev = d.newest
 	if d.newest != nil {
 		d.newest.next = n

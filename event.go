@@ -38,17 +38,17 @@ type Event struct {
 // stored and never changes afterwards.
 func (e *Event) Wire() []byte {
 	if e.wire == nil {
-		e.wire = appendEvent(nil, e.ID, e.Name, e.Data, e.Retry)
+		e.wire = AppendEvent(nil, e.ID, e.Name, e.Data, e.Retry)
 	}
 	return e.wire
 }
 
-// appendEvent appends the SSE framing of one event to buf: the id, the event
+// AppendEvent appends the SSE framing of one event to buf: the id, the event
 // name (left out for "message"), a retry hint, one data line per line of
 // data, and the blank line that dispatches it. CR, LF and CRLF all end a
 // line, as the EventSource parser reads them, so no payload can inject a
 // field of its own. Name and id must already be validated (no CR, LF, NUL).
-func appendEvent(buf []byte, id, name, data string, retry time.Duration) []byte {
+func AppendEvent(buf []byte, id, name, data string, retry time.Duration) []byte {
 	if id != "" {
 		buf = append(buf, "id: "...)
 		buf = append(buf, id...)
@@ -60,7 +60,7 @@ func appendEvent(buf []byte, id, name, data string, retry time.Duration) []byte 
 		buf = append(buf, '\n')
 	}
 	if retry > 0 {
-		buf = appendRetry(buf, retry)
+		buf = AppendRetry(buf, retry)
 	}
 	for {
 		i := strings.IndexAny(data, "\r\n")
@@ -80,8 +80,8 @@ func appendEvent(buf []byte, id, name, data string, retry time.Duration) []byte 
 	return append(buf, '\n')
 }
 
-// appendRetry appends a "retry:" field in milliseconds.
-func appendRetry(buf []byte, d time.Duration) []byte {
+// AppendRetry appends a "retry:" field in milliseconds.
+func AppendRetry(buf []byte, d time.Duration) []byte {
 	buf = append(buf, "retry: "...)
 	buf = strconv.AppendInt(buf, d.Milliseconds(), 10)
 	return append(buf, '\n')
@@ -89,17 +89,17 @@ func appendRetry(buf []byte, d time.Duration) []byte {
 
 // Limits on the fields of an event, beyond max_event_size for the whole.
 const (
-	maxNameLen  = 256
-	maxTopicLen = 1024
-	maxTopics   = 64
+	MaxNameLen  = 256
+	MaxTopicLen = 1024
+	MaxTopics   = 64
 )
 
 var errEmpty = errors.New("is empty")
 
-// checkField validates a value that is written into an SSE field or used as
+// CheckField validates a value that is written into an SSE field or used as
 // a key: it must be valid UTF-8, free of CR, LF and NUL, and at most max
 // bytes long.
-func checkField(what, v string, max int) error {
+func CheckField(what, v string, max int) error {
 	switch {
 	case v == "":
 		return fmt.Errorf("%s %w", what, errEmpty)
@@ -119,11 +119,11 @@ func (e *Event) Validate(maxSize int) error {
 	if len(e.Topics) == 0 && e.Connection == "" {
 		return errors.New("no topic: set topic or topics")
 	}
-	if len(e.Topics) > maxTopics {
-		return fmt.Errorf("too many topics: %d, at most %d", len(e.Topics), maxTopics)
+	if len(e.Topics) > MaxTopics {
+		return fmt.Errorf("too many topics: %d, at most %d", len(e.Topics), MaxTopics)
 	}
 	for _, t := range e.Topics {
-		if err := checkField("topic", t, maxTopicLen); err != nil {
+		if err := CheckField("topic", t, MaxTopicLen); err != nil {
 			return err
 		}
 		if strings.HasSuffix(t, "*") {
@@ -131,13 +131,13 @@ func (e *Event) Validate(maxSize int) error {
 		}
 	}
 	if e.Name != "" {
-		if err := checkField("event name", e.Name, maxNameLen); err != nil {
+		if err := CheckField("event name", e.Name, MaxNameLen); err != nil {
 			return err
 		}
 	}
 	for _, f := range [...]struct{ what, v string }{{"connection", e.Connection}, {"exclude", e.Exclude}} {
 		if f.v != "" {
-			if err := checkField(f.what, f.v, maxNameLen); err != nil {
+			if err := CheckField(f.what, f.v, MaxNameLen); err != nil {
 				return err
 			}
 		}
@@ -149,7 +149,7 @@ func (e *Event) Validate(maxSize int) error {
 		return errors.New("retry is negative")
 	}
 	if size := e.size(); size > maxSize {
-		return errTooLarge{size: size, max: maxSize}
+		return ErrTooLarge{size: size, max: maxSize}
 	}
 	return nil
 }
@@ -192,9 +192,9 @@ func framedSize(name, data string, retry time.Duration) int {
 	}
 }
 
-// errTooLarge is an event over max_event_size; it maps to 413.
-type errTooLarge struct{ size, max int }
+// ErrTooLarge is an event over max_event_size; it maps to 413.
+type ErrTooLarge struct{ size, max int }
 
-func (e errTooLarge) Error() string {
+func (e ErrTooLarge) Error() string {
 	return fmt.Sprintf("event is %d bytes encoded (data lines with their framing, name, retry and topics), over max_event_size of %d", e.size, e.max)
 }

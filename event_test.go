@@ -192,13 +192,13 @@ func TestAppendEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(appendEvent(nil, tt.id, tt.event, tt.data, tt.retry))
+			got := string(AppendEvent(nil, tt.id, tt.event, tt.data, tt.retry))
 			if got != tt.want {
 				t.Fatalf("appendEvent(%q, %q, %q, %v)\n got %q\nwant %q", tt.id, tt.event, tt.data, tt.retry, got, tt.want)
 			}
 			// Appending keeps what the buffer held.
 			prefix := "data: before\n\n"
-			if got := string(appendEvent([]byte(prefix), tt.id, tt.event, tt.data, tt.retry)); got != prefix+tt.want {
+			if got := string(AppendEvent([]byte(prefix), tt.id, tt.event, tt.data, tt.retry)); got != prefix+tt.want {
 				t.Fatalf("appending to a buffer: got %q", got)
 			}
 			// And a client reads back the data with its breaks as LF.
@@ -225,7 +225,7 @@ func TestEventWire(t *testing.T) {
 
 func TestEventValidate(t *testing.T) {
 	const max = 2048 // room for a topic or name at its longest
-	many := make([]string, maxTopics+1)
+	many := make([]string, MaxTopics+1)
 	for i := range many {
 		many[i] = "t" + strconv.Itoa(i)
 	}
@@ -241,16 +241,16 @@ func TestEventValidate(t *testing.T) {
 		{"data at max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max-len("data: \n\n")-len("a"))}, ""},
 		{"multibyte data", Event{Topics: []string{"a"}, Data: "héllo 🎉"}, ""},
 		{"NUL in data is fine", Event{Topics: []string{"a"}, Data: "a\x00b"}, ""},
-		{"max topics", Event{Topics: many[:maxTopics]}, ""},
-		{"topic at max length", Event{Topics: []string{strings.Repeat("t", maxTopicLen)}}, ""},
-		{"name at max length", Event{Topics: []string{"a"}, Name: strings.Repeat("n", maxNameLen)}, ""},
+		{"max topics", Event{Topics: many[:MaxTopics]}, ""},
+		{"topic at max length", Event{Topics: []string{strings.Repeat("t", MaxTopicLen)}}, ""},
+		{"name at max length", Event{Topics: []string{"a"}, Name: strings.Repeat("n", MaxNameLen)}, ""},
 		{"zero retry", Event{Topics: []string{"a"}, Retry: 0}, ""},
 
 		{"no topic", Event{Data: "x"}, "no topic"},
 		{"empty topic list", Event{Topics: []string{}}, "no topic"},
 		{"too many topics", Event{Topics: many}, "too many topics"},
 		{"empty topic", Event{Topics: []string{"a", ""}}, "topic is empty"},
-		{"topic too long", Event{Topics: []string{strings.Repeat("t", maxTopicLen+1)}}, "longer than"},
+		{"topic too long", Event{Topics: []string{strings.Repeat("t", MaxTopicLen+1)}}, "longer than"},
 		{"CR in topic", Event{Topics: []string{"a\rb"}}, "CR, LF or NUL"},
 		{"LF in topic", Event{Topics: []string{"a\nb"}}, "CR, LF or NUL"},
 		{"NUL in topic", Event{Topics: []string{"a\x00b"}}, "CR, LF or NUL"},
@@ -260,12 +260,12 @@ func TestEventValidate(t *testing.T) {
 		{"CR in name", Event{Topics: []string{"a"}, Name: "x\r"}, "CR, LF or NUL"},
 		{"LF in name", Event{Topics: []string{"a"}, Name: "x\nid: 1"}, "CR, LF or NUL"},
 		{"NUL in name", Event{Topics: []string{"a"}, Name: "x\x00"}, "CR, LF or NUL"},
-		{"name too long", Event{Topics: []string{"a"}, Name: strings.Repeat("n", maxNameLen+1)}, "longer than"},
+		{"name too long", Event{Topics: []string{"a"}, Name: strings.Repeat("n", MaxNameLen+1)}, "longer than"},
 		{"invalid UTF-8 name", Event{Topics: []string{"a"}, Name: "\xc3"}, "UTF-8"},
 		{"CR in connection", Event{Connection: "c\r"}, "CR, LF or NUL"},
 		{"LF in connection", Event{Topics: []string{"a"}, Connection: "c\n"}, "CR, LF or NUL"},
 		{"NUL in connection", Event{Topics: []string{"a"}, Connection: "\x00"}, "CR, LF or NUL"},
-		{"connection too long", Event{Connection: strings.Repeat("c", maxNameLen+1)}, "longer than"},
+		{"connection too long", Event{Connection: strings.Repeat("c", MaxNameLen+1)}, "longer than"},
 		{"CR in exclude", Event{Topics: []string{"a"}, Exclude: "\rx"}, "CR, LF or NUL"},
 		{"LF in exclude", Event{Topics: []string{"a"}, Exclude: "x\n"}, "CR, LF or NUL"},
 		{"NUL in exclude", Event{Topics: []string{"a"}, Exclude: "x\x00"}, "CR, LF or NUL"},
@@ -295,7 +295,7 @@ func TestEventValidate(t *testing.T) {
 func TestEventValidateTooLarge(t *testing.T) {
 	e := Event{Topics: []string{"a"}, Data: strings.Repeat("x", 11)}
 	err := e.Validate(10)
-	var tl errTooLarge
+	var tl ErrTooLarge
 	if !errors.As(err, &tl) {
 		t.Fatalf("Validate() = %v, want an errTooLarge", err)
 	}
@@ -305,7 +305,7 @@ func TestEventValidateTooLarge(t *testing.T) {
 	}
 	// Other errors are not mistaken for a size problem (which maps to 413).
 	bad := Event{Data: "x"}
-	if errors.As(bad.Validate(10), new(errTooLarge)) {
+	if errors.As(bad.Validate(10), new(ErrTooLarge)) {
 		t.Fatal("a missing topic was reported as too large")
 	}
 }
@@ -313,9 +313,9 @@ func TestEventValidateTooLarge(t *testing.T) {
 // TestEventSizeCountsTheEncoding: max_event_size bounds what an event costs
 // on the wire and in the history, not only the length of its data.
 func TestEventSizeCountsTheEncoding(t *testing.T) {
-	topics := make([]string, maxTopics)
+	topics := make([]string, MaxTopics)
 	for i := range topics {
-		topics[i] = fmt.Sprintf("%04d", i) + strings.Repeat("t", maxTopicLen-4)
+		topics[i] = fmt.Sprintf("%04d", i) + strings.Repeat("t", MaxTopicLen-4)
 	}
 	tests := []struct {
 		name string
@@ -329,7 +329,7 @@ func TestEventSizeCountsTheEncoding(t *testing.T) {
 		{"retry", Event{Topics: []string{"a"}, Retry: 1500 * time.Millisecond, Data: "x"}, len("retry: 1500\ndata: x\n\n") + 1},
 		{"CRLF is one line break", Event{Topics: []string{"a"}, Data: "a\r\nb"}, len("data: a\ndata: b\n\n") + 1},
 		{"newline-only data grows sevenfold", Event{Topics: []string{"a"}, Data: strings.Repeat("\n", 1000)}, 1001*7 + 1 + 1},
-		{"topics count", Event{Topics: topics, Data: "x"}, len("data: x\n\n") + maxTopics*maxTopicLen},
+		{"topics count", Event{Topics: topics, Data: "x"}, len("data: x\n\n") + MaxTopics*MaxTopicLen},
 		{"connection only", Event{Connection: "c1", Data: "x"}, len("data: x\n\n")},
 	}
 	for _, tt := range tests {
@@ -341,7 +341,7 @@ func TestEventSizeCountsTheEncoding(t *testing.T) {
 				t.Fatalf("Validate(%d) = %v, want the event to fit exactly", tt.want, err)
 			}
 			err := tt.e.Validate(tt.want - 1)
-			var tl errTooLarge
+			var tl ErrTooLarge
 			if !errors.As(err, &tl) || tl.size != tt.want {
 				t.Fatalf("Validate(%d) = %v, want errTooLarge of size %d", tt.want-1, err, tt.want)
 			}
@@ -368,16 +368,16 @@ func FuzzEncodeEvent(f *testing.F) {
 		f.Add(s.id, s.name, s.data)
 	}
 	f.Fuzz(func(t *testing.T, id, name, data string) {
-		if id != "" && checkField("id", id, maxNameLen) != nil {
+		if id != "" && CheckField("id", id, MaxNameLen) != nil {
 			return
 		}
-		if name != "" && checkField("event name", name, maxNameLen) != nil {
+		if name != "" && CheckField("event name", name, MaxNameLen) != nil {
 			return
 		}
 		if !utf8.ValidString(data) {
 			return // Validate refuses such data before it is encoded
 		}
-		wire := string(appendEvent(nil, id, name, data, 0))
+		wire := string(AppendEvent(nil, id, name, data, 0))
 		if !utf8.ValidString(wire) {
 			t.Fatalf("encoding of valid UTF-8 is not valid UTF-8: %q", wire)
 		}
@@ -411,8 +411,8 @@ func FuzzEncodeEvent(f *testing.F) {
 		if got.Retry != -1 {
 			t.Errorf("a retry of %d ms was read from an event without one", got.Retry)
 		}
-		if n := framedSize(name, data, 0); n != len(appendEvent(nil, "", name, data, 0)) {
-			t.Errorf("framedSize = %d, encoding without id is %d bytes", n, len(appendEvent(nil, "", name, data, 0)))
+		if n := framedSize(name, data, 0); n != len(AppendEvent(nil, "", name, data, 0)) {
+			t.Errorf("framedSize = %d, encoding without id is %d bytes", n, len(AppendEvent(nil, "", name, data, 0)))
 		}
 		e := &Event{ID: id, Name: name, Data: data}
 		if w := string(e.Wire()); w != wire {
@@ -427,7 +427,7 @@ func BenchmarkEncodeEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		buf = appendEvent(buf[:0], "m3kq9z1a-123456", "update", data, 0)
+		buf = AppendEvent(buf[:0], "m3kq9z1a-123456", "update", data, 0)
 	}
 	if len(buf) == 0 {
 		b.Fatal("nothing encoded")

@@ -62,23 +62,23 @@ type memoryLog struct {
 	start   int      // index of the oldest event in ring
 	n       int      // events kept
 	maxAge  time.Duration
-	dropped droppedTopics
+	dropped DroppedTopics
 }
 
 func newMemoryLog(size int, maxAge time.Duration, now time.Time) *memoryLog {
-	return newMemoryLogWithEpoch(size, maxAge, newEpoch(now))
+	return newMemoryLogWithEpoch(size, maxAge, NewEpoch(now))
 }
 
 func newMemoryLogWithEpoch(size int, maxAge time.Duration, epoch string) *memoryLog {
-	l := &memoryLog{epoch: epoch, dropped: newDroppedTopics(droppedTopicsKept)}
+	l := &memoryLog{epoch: epoch, dropped: NewDroppedTopics(DroppedTopicsKept)}
 	l.Configure(size, maxAge)
 	return l
 }
 
-// newEpoch names a new incarnation of a log: its creation millisecond in
+// NewEpoch names a new incarnation of a log: its creation millisecond in
 // base 36, then four random base-36 digits, so that two hubs or processes
 // started in the same millisecond never accept each other's ids.
-func newEpoch(now time.Time) string {
+func NewEpoch(now time.Time) string {
 	epoch := strconv.AppendInt(nil, now.UnixMilli(), 36)
 	for range 4 {
 		epoch = append(epoch, epochDigits[rand.IntN(len(epochDigits))])
@@ -102,7 +102,7 @@ func (l *memoryLog) Append(events []*Event, now time.Time) error {
 func (l *memoryLog) push(e *Event) {
 	size := len(l.ring)
 	if size == 0 {
-		l.dropped.add(e, l.seq)
+		l.dropped.Add(e, l.seq)
 		return
 	}
 	if l.n < size {
@@ -110,7 +110,7 @@ func (l *memoryLog) push(e *Event) {
 		l.n++
 		return
 	}
-	l.dropped.add(l.ring[l.start], l.seq-uint64(size))
+	l.dropped.Add(l.ring[l.start], l.seq-uint64(size))
 	l.ring[l.start] = e
 	l.start = (l.start + 1) % size
 }
@@ -127,7 +127,7 @@ func (l *memoryLog) expire(now time.Time) {
 	}
 	cutoff := now.Add(-l.maxAge)
 	for l.n > 0 && l.at(0).Time.Before(cutoff) {
-		l.dropped.add(l.at(0), l.oldestSeq())
+		l.dropped.Add(l.at(0), l.oldestSeq())
 		l.ring[l.start] = nil
 		l.start = (l.start + 1) % len(l.ring)
 		l.n--
@@ -135,7 +135,7 @@ func (l *memoryLog) expire(now time.Time) {
 }
 
 func (l *memoryLog) After(lastID string, now time.Time, selectors []string) ([]*Event, ResetReason) {
-	epoch, seq, ok := parseID(lastID)
+	epoch, seq, ok := ParseID(lastID)
 	switch {
 	case !ok:
 		return nil, ResetUnknown
@@ -150,14 +150,14 @@ func (l *memoryLog) After(lastID string, now time.Time, selectors []string) ([]*
 	if seq+1 < oldest {
 		// Events after the id are gone; it matters only if one of them
 		// was for this subscriber, or if the summary cannot tell.
-		if missed, known := l.dropped.missed(seq, selectors); missed || !known {
+		if missed, known := l.dropped.Missed(seq, selectors); missed || !known {
 			reason = ResetExpired
 		}
 		seq = oldest - 1
 	}
 	var out []*Event
 	for i := int(seq + 1 - oldest); i < l.n; i++ {
-		if e := l.at(i); e.Connection == "" && matchesAny(selectors, e.Topics) {
+		if e := l.at(i); e.Connection == "" && MatchesAny(selectors, e.Topics) {
 			out = append(out, e)
 		}
 	}
@@ -177,7 +177,7 @@ func (l *memoryLog) Configure(size int, maxAge time.Duration) {
 	}
 	keep := min(l.n, size)
 	for i := range l.n - keep {
-		l.dropped.add(l.at(i), l.oldestSeq()+uint64(i))
+		l.dropped.Add(l.at(i), l.oldestSeq()+uint64(i))
 	}
 	ring := make([]*Event, size)
 	for i := range keep {
@@ -186,8 +186,8 @@ func (l *memoryLog) Configure(size int, maxAge time.Duration) {
 	l.ring, l.start, l.n = ring, 0, keep
 }
 
-// parseID splits an id of the memory log into its epoch and sequence.
-func parseID(id string) (epoch string, seq uint64, ok bool) {
+// ParseID splits an id of the memory log into its epoch and sequence.
+func ParseID(id string) (epoch string, seq uint64, ok bool) {
 	i := strings.LastIndexByte(id, '-')
 	if i <= 0 {
 		return "", 0, false

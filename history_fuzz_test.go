@@ -12,7 +12,7 @@ import (
 // refuses anything else with ResetUnknown or ResetEpoch, replaying nothing.
 func FuzzParseID(f *testing.F) {
 	now := time.UnixMilli(1_700_000_000_000)
-	ep := newEpoch(now) // the epoch of every log below
+	ep := NewEpoch(now) // the epoch of every log below
 	for _, id := range []string{
 		"", "-", "-1", "1-", "a-b", ep + "-0", ep + "-1", ep + "-3", ep + "-4", ep + "-99",
 		ep + "-003", ep + "--1", ep + "-+1", ep + "-18446744073709551615",
@@ -23,10 +23,10 @@ func FuzzParseID(f *testing.F) {
 	f.Add(ep+"-1", uint8(5), uint8(0))
 	f.Add(ep+"-0", uint8(0), uint8(4))
 	f.Fuzz(func(t *testing.T, lastID string, stored, kept uint8) {
-		epoch, seq, ok := parseID(lastID)
+		epoch, seq, ok := ParseID(lastID)
 		if ok {
 			canonical := epoch + "-" + strconv.FormatUint(seq, 10)
-			if e2, s2, ok2 := parseID(canonical); !ok2 || e2 != epoch || s2 != seq {
+			if e2, s2, ok2 := ParseID(canonical); !ok2 || e2 != epoch || s2 != seq {
 				t.Fatalf("parseID(%q) = %q, %d, but %q parses as %q, %d, %v", lastID, epoch, seq, canonical, e2, s2, ok2)
 			}
 		}
@@ -40,12 +40,12 @@ func FuzzParseID(f *testing.F) {
 			t.Fatal(err)
 		}
 		for i, e := range events {
-			ep, s, ok := parseID(e.ID)
+			ep, s, ok := ParseID(e.ID)
 			if !ok || ep != l.epoch || s != uint64(i+1) {
 				t.Fatalf("parseID(%q) = %q, %d, %v; want %q, %d", e.ID, ep, s, ok, l.epoch, i+1)
 			}
 		}
-		if ep, s, ok := parseID(l.LastID()); !ok || ep != l.epoch || s != uint64(stored) {
+		if ep, s, ok := ParseID(l.LastID()); !ok || ep != l.epoch || s != uint64(stored) {
 			t.Fatalf("LastID %q does not parse as the newest event", l.LastID())
 		}
 

@@ -91,7 +91,7 @@ func TestMemoryLogIDs(t *testing.T) {
 		if !idChars.MatchString(e.ID) || len(e.ID) >= 128 {
 			t.Fatalf("id %q is not short and in [0-9A-Za-z._:-]", e.ID)
 		}
-		ep, seq, ok := parseID(e.ID)
+		ep, seq, ok := ParseID(e.ID)
 		if !ok || ep != epoch || seq <= prev {
 			t.Fatalf("id %q: epoch %q seq %d ok %v; ids must increase strictly", e.ID, ep, seq, ok)
 		}
@@ -335,7 +335,7 @@ func TestMemoryLogQuietTopicResumes(t *testing.T) {
 			// What is kept and matches is replayed all the same.
 			var want []*Event
 			for _, e := range after[len(after)-10:] {
-				if matchesAny(tt.selectors, e.Topics) {
+				if MatchesAny(tt.selectors, e.Topics) {
 					want = append(want, e)
 				}
 			}
@@ -398,7 +398,7 @@ func TestMemoryLogDroppedSummaryBound(t *testing.T) {
 	l := newMemoryLog(1, 0, histT0)
 	histPublish(t, l, histT0, []string{"quiet"})
 	early := l.LastID()
-	topics := make([][]string, droppedTopicsKept)
+	topics := make([][]string, DroppedTopicsKept)
 	for i := range topics {
 		topics[i] = []string{"t" + strconv.Itoa(i)}
 	}
@@ -407,7 +407,7 @@ func TestMemoryLogDroppedSummaryBound(t *testing.T) {
 	histPublish(t, l, histT0, topics...)
 	histPublish(t, l, histT0, []string{"x"})
 	if _, reason := l.After(early, histT0, []string{"quiet"}); reason != "" {
-		t.Fatalf("with %d topics dropped after the id: reason %q, want none", droppedTopicsKept, reason)
+		t.Fatalf("with %d topics dropped after the id: reason %q, want none", DroppedTopicsKept, reason)
 	}
 	mid := l.LastID()
 	// One more distinct topic: the summary forgets its oldest entry.
@@ -421,11 +421,11 @@ func TestMemoryLogDroppedSummaryBound(t *testing.T) {
 }
 
 func TestDroppedTopics(t *testing.T) {
-	d := newDroppedTopics(3)
+	d := NewDroppedTopics(3)
 	ev := func(topics ...string) *Event { return &Event{Topics: topics} }
-	d.add(ev("a"), 1)
-	d.add(ev("b", "c"), 2)
-	d.add(ev("a"), 3) // a moves to the newest end
+	d.Add(ev("a"), 1)
+	d.Add(ev("b", "c"), 2)
+	d.Add(ev("a"), 3) // a moves to the newest end
 	tests := []struct {
 		after     uint64
 		selectors []string
@@ -440,23 +440,23 @@ func TestDroppedTopics(t *testing.T) {
 		{3, []string{"*"}, false, true},
 	}
 	for _, tt := range tests {
-		missed, known := d.missed(tt.after, tt.selectors)
+		missed, known := d.Missed(tt.after, tt.selectors)
 		if missed != tt.missed || known != tt.known {
 			t.Errorf("missed(%d, %v) = %v, %v; want %v, %v", tt.after, tt.selectors, missed, known, tt.missed, tt.known)
 		}
 	}
 	// A fourth topic evicts the oldest (b at 2): below 2 it cannot tell.
-	d.add(ev("d"), 4)
+	d.Add(ev("d"), 4)
 	if len(d.byTopic) != 3 || d.byTopic["b"] != nil || d.floor != 2 {
 		t.Fatalf("after eviction: %d topics, b %v, floor %d", len(d.byTopic), d.byTopic["b"], d.floor)
 	}
-	if _, known := d.missed(1, []string{"zzz"}); known {
+	if _, known := d.Missed(1, []string{"zzz"}); known {
 		t.Errorf("below the floor the summary must not claim to know")
 	}
-	if missed, known := d.missed(2, []string{"b"}); missed || !known {
+	if missed, known := d.Missed(2, []string{"b"}); missed || !known {
 		t.Errorf("at the floor: missed %v known %v; want false, true", missed, known)
 	}
-	if missed, _ := d.missed(3, []string{"d"}); !missed {
+	if missed, _ := d.Missed(3, []string{"d"}); !missed {
 		t.Errorf("d dropped at 4 was missed after 3")
 	}
 }

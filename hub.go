@@ -109,7 +109,7 @@ func (h *Hub) Configure(cfg HubConfig) {
 	h.mu.Unlock()
 	hb := []byte(":\n") // a comment needs no blank line, and some clients dispatch one
 	if cfg.HeartbeatEvent {
-		hb = appendEvent(nil, "", "heartbeat", "", 0)
+		hb = AppendEvent(nil, "", "heartbeat", "", 0)
 	}
 	h.heartbeatWire.Store(&hb)
 	select {
@@ -233,7 +233,7 @@ func (h *Hub) Subscribe(s *Subscriber, lastEventID string) (*Subscription, error
 	h.joinSeq++
 	s.seq = h.joinSeq
 	h.order.add(s)
-	if e := h.latestStats; e != nil && matchesAny(s.Topics, e.Topics) {
+	if e := h.latestStats; e != nil && MatchesAny(s.Topics, e.Topics) {
 		s.push(e, nil)
 	}
 	h.stats.Connections.Add(1)
@@ -286,7 +286,7 @@ func (h *Hub) Close() {
 	}
 	h.stopped = true
 	for _, s := range h.subs {
-		s.Close(reasonHubClosed)
+		s.Close(ReasonHubClosed)
 	}
 	h.mu.Unlock()
 	close(h.done)

@@ -21,7 +21,7 @@ func hubtestNew(t testing.TB, cfg HubConfig) *Hub {
 // hubtestJoin subscribes a new subscriber with the given id and selectors.
 func hubtestJoin(t testing.TB, h *Hub, id string, limit int, lastEventID string, topics ...string) *Subscription {
 	t.Helper()
-	sub, err := h.Subscribe(newSubscriber(id, topics, limit, time.Now()), lastEventID)
+	sub, err := h.Subscribe(NewSubscriber(id, topics, limit, time.Now()), lastEventID)
 	if err != nil {
 		t.Fatalf("Subscribe(%s): %v", id, err)
 	}
@@ -220,7 +220,7 @@ func TestHubResetNoReplay(t *testing.T) {
 	for range 3 {
 		last, _ = hubtestPublish(t, h, &Event{Topics: []string{"a"}})
 	}
-	epoch, _, _ := parseID(last.ID)
+	epoch, _, _ := ParseID(last.ID)
 	tests := []struct {
 		id   string
 		want ResetReason
@@ -351,7 +351,7 @@ func TestHubReplayUnderConcurrentPublish(t *testing.T) {
 	join := func(n, from int, lastID string) {
 		defer wg.Done()
 		sels := selectors[n%len(selectors)]
-		sub, err := h.Subscribe(newSubscriber("j"+strconv.Itoa(n), sels, 2*total, time.Now()), lastID)
+		sub, err := h.Subscribe(NewSubscriber("j"+strconv.Itoa(n), sels, 2*total, time.Now()), lastID)
 		if err != nil {
 			t.Errorf("Subscribe: %v", err)
 			return
@@ -406,7 +406,7 @@ func TestHubReplayUnderConcurrentPublish(t *testing.T) {
 		}
 		var want []string
 		for i := from + 1; i < total; i++ {
-			if matchesAny(j.sels, published[i].Topics) {
+			if MatchesAny(j.sels, published[i].Topics) {
 				want = append(want, published[i].ID)
 			}
 		}
@@ -461,11 +461,11 @@ func TestHubSlowSubscriber(t *testing.T) {
 		t.Fatalf("normal subscriber got %d events, want all %d in order", len(fastGot), len(ids))
 	}
 	closed, reason := slow.Closed()
-	if !closed || reason != reasonQueueFull {
-		t.Fatalf("slow subscriber: closed %v reason %q; want closed for %q", closed, reason, reasonQueueFull)
+	if !closed || reason != ReasonQueueFull {
+		t.Fatalf("slow subscriber: closed %v reason %q; want closed for %q", closed, reason, ReasonQueueFull)
 	}
 	events, _, closedTake, reason := slow.take(nil)
-	if !slices.Equal(histIDs(events), ids[:2]) || !closedTake || reason != reasonQueueFull {
+	if !slices.Equal(histIDs(events), ids[:2]) || !closedTake || reason != ReasonQueueFull {
 		t.Fatalf("slow take: %v closed %v %q; want the first two events and queue_full", histIDs(events), closedTake, reason)
 	}
 	if h.Stats().Dropped.Load() != 1 {
@@ -506,7 +506,7 @@ func TestHubUnsubscribe(t *testing.T) {
 	}
 	h.Unsubscribe(a.Subscriber)
 	h.Unsubscribe(a.Subscriber) // idempotent
-	h.Unsubscribe(newSubscriber("never", []string{"t"}, 1, time.Now()))
+	h.Unsubscribe(NewSubscriber("never", []string{"t"}, 1, time.Now()))
 	if _, n := hubtestPublish(t, h, &Event{Topics: []string{"t"}}); n != 0 {
 		t.Fatalf("queued to %d after Unsubscribe, want 0", n)
 	}
@@ -537,8 +537,8 @@ func TestHubClose(t *testing.T) {
 	h.Close()
 	h.Close() // idempotent
 	for _, s := range []*Subscription{a, b} {
-		if closed, reason := s.Closed(); !closed || reason != reasonHubClosed {
-			t.Errorf("%s: closed %v reason %q; want %q", s.ID, closed, reason, reasonHubClosed)
+		if closed, reason := s.Closed(); !closed || reason != ReasonHubClosed {
+			t.Errorf("%s: closed %v reason %q; want %q", s.ID, closed, reason, ReasonHubClosed)
 		}
 		select {
 		case <-s.Notify():
@@ -549,7 +549,7 @@ func TestHubClose(t *testing.T) {
 	if _, err := h.Publish([]*Event{{Topics: []string{"t"}}}); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("Publish after Close: %v, want ErrHubClosed", err)
 	}
-	if _, err := h.Subscribe(newSubscriber("c", []string{"t"}, 1, time.Now()), ""); !errors.Is(err, ErrHubClosed) {
+	if _, err := h.Subscribe(NewSubscriber("c", []string{"t"}, 1, time.Now()), ""); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("Subscribe after Close: %v, want ErrHubClosed", err)
 	}
 }
@@ -582,12 +582,12 @@ func TestHubNoHeartbeatWhenDisabled(t *testing.T) {
 	// least one whole sweep went over the quiet subscriber.
 	h := hubtestNew(t, HubConfig{History: 10})
 	longAgo := time.Now().Add(-time.Hour)
-	quiet, err := h.Subscribe(newSubscriber("quiet", []string{"t"}, 10, longAgo), "")
+	quiet, err := h.Subscribe(NewSubscriber("quiet", []string{"t"}, 10, longAgo), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		s := newSubscriber("ending"+strconv.Itoa(i), []string{"t"}, 10, longAgo)
+		s := NewSubscriber("ending"+strconv.Itoa(i), []string{"t"}, 10, longAgo)
 		s.deadline = longAgo
 		if _, err := h.Subscribe(s, ""); err != nil {
 			t.Fatal(err)
@@ -601,9 +601,9 @@ func TestHubNoHeartbeatWhenDisabled(t *testing.T) {
 
 func TestHubMaxDuration(t *testing.T) {
 	h := hubtestNew(t, HubConfig{History: 10})
-	s := newSubscriber("old", []string{"t"}, 10, time.Now())
+	s := NewSubscriber("old", []string{"t"}, 10, time.Now())
 	s.deadline = time.Now().Add(-time.Millisecond)
-	keep := newSubscriber("young", []string{"t"}, 10, time.Now())
+	keep := NewSubscriber("young", []string{"t"}, 10, time.Now())
 	keep.deadline = time.Now().Add(time.Hour)
 	for _, x := range []*Subscriber{s, keep} {
 		if _, err := h.Subscribe(x, ""); err != nil {
@@ -614,8 +614,8 @@ func TestHubMaxDuration(t *testing.T) {
 		closed, _ := s.Closed()
 		return closed
 	})
-	if _, reason := s.Closed(); reason != reasonMaxDuration {
-		t.Fatalf("reason %q, want %q", reason, reasonMaxDuration)
+	if _, reason := s.Closed(); reason != ReasonMaxDuration {
+		t.Fatalf("reason %q, want %q", reason, ReasonMaxDuration)
 	}
 	if closed, _ := keep.Closed(); closed {
 		t.Fatal("a stream before its deadline was closed")
@@ -628,8 +628,8 @@ func TestHubCloseReasonFirstWins(t *testing.T) {
 	hubtestPublish(t, h, &Event{Topics: []string{"t"}})
 	hubtestPublish(t, h, &Event{Topics: []string{"t"}}) // queue full
 	h.Close()
-	if _, reason := s.Closed(); reason != reasonQueueFull {
-		t.Fatalf("reason %q, want the first one, %q", reason, reasonQueueFull)
+	if _, reason := s.Closed(); reason != ReasonQueueFull {
+		t.Fatalf("reason %q, want the first one, %q", reason, ReasonQueueFull)
 	}
 }
 

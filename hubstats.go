@@ -12,60 +12,60 @@ import (
 // it never walks the subscribers under the hub's lock on anyone's behalf but
 // the operator's, and then only a bounded page of them.
 
-// closeReasons are the reasons a stream ends, in the order their counters
+// CloseReasons are the reasons a stream ends, in the order their counters
 // are kept; a reason not listed is counted as "other".
-var closeReasons = [...]string{
-	reasonClientGone,
-	reasonQueueFull,
-	reasonWriteFailed,
-	reasonMaxDuration,
-	reasonStopping,
-	reasonHubClosed,
-	reasonPollComplete,
-	reasonAdmin,
-	reasonTokenExpired,
+var CloseReasons = [...]string{
+	ReasonClientGone,
+	ReasonQueueFull,
+	ReasonWriteFailed,
+	ReasonMaxDuration,
+	ReasonStopping,
+	ReasonHubClosed,
+	ReasonPollComplete,
+	ReasonAdmin,
+	ReasonTokenExpired,
 	"other",
 }
 
-// droppedReasons are the close reasons that count as the hub dropping a
+// DroppedReasons are the close reasons that count as the hub dropping a
 // subscriber: the client neither left nor was rotated or shut down.
-var droppedReasons = []string{reasonQueueFull, reasonWriteFailed, reasonAdmin}
+var DroppedReasons = []string{ReasonQueueFull, ReasonWriteFailed, ReasonAdmin}
 
 // reasonCounts counts streams ended, by close reason.
-type reasonCounts [len(closeReasons)]atomic.Uint64
+type reasonCounts [len(CloseReasons)]atomic.Uint64
 
 func (c *reasonCounts) add(reason string) {
-	i := slices.Index(closeReasons[:], reason)
+	i := slices.Index(CloseReasons[:], reason)
 	if i < 0 {
-		i = len(closeReasons) - 1
+		i = len(CloseReasons) - 1
 	}
 	c[i].Add(1)
 }
 
 // Get returns how many streams ended for the reason.
 func (c *reasonCounts) Get(reason string) uint64 {
-	if i := slices.Index(closeReasons[:], reason); i >= 0 {
+	if i := slices.Index(CloseReasons[:], reason); i >= 0 {
 		return c[i].Load()
 	}
 	return 0
 }
 
-// resetReasons are the reasons a resume cannot be complete, in the order
+// ResetReasons are the reasons a resume cannot be complete, in the order
 // their counters are kept.
-var resetReasons = [...]ResetReason{ResetUnknown, ResetExpired, ResetEpoch}
+var ResetReasons = [...]ResetReason{ResetUnknown, ResetExpired, ResetEpoch}
 
 // resetCounts counts resets, by reason.
-type resetCounts [len(resetReasons)]atomic.Uint64
+type resetCounts [len(ResetReasons)]atomic.Uint64
 
 func (c *resetCounts) add(reason ResetReason) {
-	if i := slices.Index(resetReasons[:], reason); i >= 0 {
+	if i := slices.Index(ResetReasons[:], reason); i >= 0 {
 		c[i].Add(1)
 	}
 }
 
 // Get returns how many subscriptions were reset for the reason.
 func (c *resetCounts) Get(reason ResetReason) uint64 {
-	if i := slices.Index(resetReasons[:], reason); i >= 0 {
+	if i := slices.Index(ResetReasons[:], reason); i >= 0 {
 		return c[i].Load()
 	}
 	return 0
@@ -77,9 +77,9 @@ type TopicCount struct {
 	Subscribers int    `json:"subscribers"`
 }
 
-// busiest returns the n selectors held by the most subscribers, most first,
+// Busiest returns the n selectors held by the most subscribers, most first,
 // ties by name.
-func busiest(counts map[string]int, n int) []TopicCount {
+func Busiest(counts map[string]int, n int) []TopicCount {
 	top := make([]TopicCount, 0, len(counts))
 	for t, c := range counts {
 		top = append(top, TopicCount{Topic: t, Subscribers: c})
@@ -159,7 +159,7 @@ func (h *Hub) Subscribers(topic string, after uint64, limit int) (page []Subscri
 			return page, slots[i-1].seq
 		}
 		s := slots[i].s
-		if s == nil || (topic != "" && !matchesAny(s.Topics, []string{topic})) {
+		if s == nil || (topic != "" && !MatchesAny(s.Topics, []string{topic})) {
 			continue
 		}
 		page = append(page, s.info())
@@ -195,7 +195,7 @@ func (h *Hub) Disconnect(id string) bool {
 	if s == nil {
 		return false
 	}
-	s.Close(reasonAdmin)
+	s.Close(ReasonAdmin)
 	return true
 }
 

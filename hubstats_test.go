@@ -160,7 +160,7 @@ func TestHubStatsByReason(t *testing.T) {
 		t.Errorf("open subscribers %d, want 3", got)
 	}
 
-	for _, reason := range []string{reasonQueueFull, reasonAdmin, reasonAdmin, "", reasonClientGone} {
+	for _, reason := range []string{ReasonQueueFull, ReasonAdmin, ReasonAdmin, "", ReasonClientGone} {
 		s := hubtestJoin(t, h, "c"+fmt.Sprint(st.Connections.Load()), 10, "", "t")
 		if reason != "" {
 			s.Close(reason)
@@ -168,7 +168,7 @@ func TestHubStatsByReason(t *testing.T) {
 		h.Unsubscribe(s.Subscriber)
 		h.Unsubscribe(s.Subscriber) // counted once
 	}
-	for reason, want := range map[string]uint64{reasonQueueFull: 1, reasonAdmin: 2, reasonClientGone: 1, "other": 1, reasonWriteFailed: 0} {
+	for reason, want := range map[string]uint64{ReasonQueueFull: 1, ReasonAdmin: 2, ReasonClientGone: 1, "other": 1, ReasonWriteFailed: 0} {
 		if got := st.Ended.Get(reason); got != want {
 			t.Errorf("ended %s: %d, want %d", reason, got, want)
 		}
@@ -187,7 +187,7 @@ func TestHubDisconnect(t *testing.T) {
 	if !h.Disconnect("a") {
 		t.Fatal("Disconnect of a subscriber reported false")
 	}
-	if closed, reason := s.Closed(); !closed || reason != reasonAdmin {
+	if closed, reason := s.Closed(); !closed || reason != ReasonAdmin {
 		t.Fatalf("after Disconnect: closed %v reason %q", closed, reason)
 	}
 }
@@ -199,7 +199,7 @@ func TestBusiest(t *testing.T) {
 		2:  {{"b", 5}, {"c", 5}},
 		10: {{"b", 5}, {"c", 5}, {"d", 2}, {"a", 1}},
 	} {
-		if got := busiest(counts, n); !slices.Equal(got, want) {
+		if got := Busiest(counts, n); !slices.Equal(got, want) {
 			t.Errorf("busiest %d: %v, want %v", n, got, want)
 		}
 	}

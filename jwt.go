@@ -96,7 +96,7 @@ func (j *JWT) provision() error {
 		return fmt.Errorf("leeway %s: must not be negative", time.Duration(j.Leeway))
 	}
 	for _, sel := range j.Public {
-		if err := checkSelector(sel); err != nil {
+		if err := CheckSelector(sel); err != nil {
 			return fmt.Errorf("public: %w", err)
 		}
 	}
@@ -190,7 +190,7 @@ func (c *tokenClaims) granted() *grant {
 }
 
 func validSelectors(sels []string) []string {
-	return slices.DeleteFunc(slices.Clone(sels), func(s string) bool { return checkSelector(s) != nil })
+	return slices.DeleteFunc(slices.Clone(sels), func(s string) bool { return CheckSelector(s) != nil })
 }
 
 // verify checks a token's signature and registered claims and returns
@@ -256,7 +256,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 	}
 	var needed []string
 	for _, t := range r.URL.Query()["topic"] {
-		if !anyCovers(j.Public, t) {
+		if !AnyCovers(j.Public, t) {
 			needed = append(needed, t)
 		}
 	}
@@ -272,7 +272,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 		return time.Time{}, err
 	}
 	for _, t := range needed {
-		if !anyCovers(g.subscribe, t) {
+		if !AnyCovers(g.subscribe, t) {
 			return time.Time{}, insufficientScope("the token does not allow subscribing to %q", t)
 		}
 	}
@@ -305,11 +305,11 @@ func (g *grant) authorizePublish(events []*Event) error {
 
 // authorizeEvent is authorizePublish for one event.
 func (g *grant) authorizeEvent(e *Event) error {
-	if e.Connection != "" && !anyCovers(g.publish, "*") {
+	if e.Connection != "" && !AnyCovers(g.publish, "*") {
 		return insufficientScope("sending to a connection needs the publish grant of \"*\"")
 	}
 	for _, t := range e.Topics {
-		if !anyCovers(g.publish, t) {
+		if !AnyCovers(g.publish, t) {
 			return insufficientScope("the token does not allow publishing to %q", t)
 		}
 	}

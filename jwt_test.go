@@ -694,14 +694,14 @@ func FuzzJWTClaims(f *testing.F) {
 			return
 		}
 		for _, sel := range slices.Concat(g.subscribe, g.publish) {
-			if checkSelector(sel) != nil {
+			if CheckSelector(sel) != nil {
 				t.Fatalf("grant holds invalid selector %q", sel)
 			}
 		}
-		if checkSelector(requested) != nil || !anyCovers(g.subscribe, requested) {
+		if CheckSelector(requested) != nil || !AnyCovers(g.subscribe, requested) {
 			return
 		}
-		if selectorMatches(requested, topic) && !matchesAny(g.subscribe, []string{topic}) {
+		if SelectorMatches(requested, topic) && !MatchesAny(g.subscribe, []string{topic}) {
 			t.Fatalf("grant %q covers %q, which matches %q, but no granted selector matches it", g.subscribe, requested, topic)
 		}
 	})

@@ -84,10 +84,10 @@ func (hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPublished, st.Published.Load())
 		counter(descDelivered, st.Delivered.Load())
 		counter(descReplayed, st.Replayed.Load())
-		for _, reason := range droppedReasons {
+		for _, reason := range DroppedReasons {
 			counter(descDropped, st.Ended.Get(reason), reason)
 		}
-		for _, reason := range resetReasons {
+		for _, reason := range ResetReasons {
 			counter(descResets, st.Resets.Get(reason), string(reason))
 		}
 		for i := range e.publish.errors {

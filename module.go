@@ -276,7 +276,7 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("compress %q: want on or off", h.Compress)
 	}
 	for _, t := range h.Topics {
-		if err := checkSelector(t); err != nil {
+		if err := CheckSelector(t); err != nil {
 			return fmt.Errorf("topic template: %w", err)
 		}
 	}
@@ -297,7 +297,7 @@ func (h *Handler) Validate() error {
 		return errors.New("publish_origins: this route does not publish; add publish")
 	}
 	for _, t := range h.QueryTopics {
-		if err := checkSelector(t); err != nil {
+		if err := CheckSelector(t); err != nil {
 			return fmt.Errorf("query_topics: %w", err)
 		}
 	}
@@ -344,7 +344,7 @@ func (h *Handler) configureHub() {
 // soon; they resume from Last-Event-ID on whichever config is current.
 func (h *Handler) stop() {
 	if h.streams != nil {
-		h.streams.closeAll(reasonStopping)
+		h.streams.closeAll(ReasonStopping)
 	}
 }
 

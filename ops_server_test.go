@@ -421,7 +421,7 @@ func TestServerDetachedStreamEndLogged(t *testing.T) {
 			if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "stream ended" || entry.Connection != id {
 				continue
 			}
-			if entry.Events != 2 || entry.Bytes <= 0 || entry.Reason != reasonClientGone || entry.Duration <= 0 {
+			if entry.Events != 2 || entry.Bytes <= 0 || entry.Reason != ReasonClientGone || entry.Duration <= 0 {
 				t.Fatalf("stream end logged as %s", line)
 			}
 			if entry.RemoteAddr == "" || strings.Contains(line, "payload-") {

@@ -68,7 +68,7 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 	if len(events) == 0 && wait > 0 && sub.Reset == "" {
 		events, more = waitForEvents(r, sub.Subscriber, wait)
 	}
-	sub.Close(reasonPollComplete)
+	sub.Close(ReasonPollComplete)
 
 	if n := pollBound(events); n < len(events) {
 		events, more = events[:n], true
@@ -106,7 +106,7 @@ func pollBound(events []*Event) int {
 func matchedTopic(selectors, topics []string) string {
 	for _, t := range topics {
 		for _, sel := range selectors {
-			if selectorMatches(sel, t) {
+			if SelectorMatches(sel, t) {
 				return t
 			}
 		}
@@ -135,7 +135,7 @@ func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) (events [
 		events, _, closed, reason := s.take(nil)
 		events = slices.DeleteFunc(events, func(e *Event) bool { return e.ID == "" })
 		if len(events) > 0 || closed {
-			return events, reason == reasonQueueFull
+			return events, reason == ReasonQueueFull
 		}
 	}
 }

@@ -120,7 +120,7 @@ func decodePublish(contentType string, body []byte, maxSize int) (events []*Even
 	for i, e := range events {
 		if err := e.Validate(maxSize); err != nil {
 			status := http.StatusBadRequest
-			if errors.As(err, new(errTooLarge)) {
+			if errors.As(err, new(ErrTooLarge)) {
 				status = http.StatusRequestEntityTooLarge
 			}
 			if batch {

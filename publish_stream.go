@@ -131,7 +131,7 @@ func decodeLine(raw []byte, maxSize int) (*Event, error) {
 	}
 	e := events[0]
 	if err := e.Validate(maxSize); err != nil {
-		if errors.As(err, new(errTooLarge)) {
+		if errors.As(err, new(ErrTooLarge)) {
 			return nil, errStatus(http.StatusRequestEntityTooLarge, "%v", err)
 		}
 		return nil, errStatus(http.StatusBadRequest, "%v", err)

@@ -123,7 +123,7 @@ func TestDecodePublish(t *testing.T) {
 }
 
 func TestDecodePublishErrors(t *testing.T) {
-	many := make([]string, maxTopics+1)
+	many := make([]string, MaxTopics+1)
 	for i := range many {
 		many[i] = fmt.Sprintf("%q", fmt.Sprint("t", i))
 	}

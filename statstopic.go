@@ -130,7 +130,7 @@ func (h *Handler) checkStats() error {
 		}
 		return nil
 	}
-	if err := checkField("stats_topic", h.StatsTopic, maxTopicLen); err != nil {
+	if err := CheckField("stats_topic", h.StatsTopic, MaxTopicLen); err != nil {
 		return err
 	}
 	if strings.Contains(h.StatsTopic, "*") {

@@ -164,7 +164,7 @@ func TestHubStatsSettings(t *testing.T) {
 		{"selector", Handler{StatsTopic: "hub/*"}, `stats_topic "hub/*": must be an exact topic`},
 		{"star", Handler{StatsTopic: "*"}, `stats_topic "*": must be an exact topic`},
 		{"line break", Handler{StatsTopic: "a\nb"}, "contains CR, LF or NUL"},
-		{"too long", Handler{StatsTopic: strings.Repeat("t", maxTopicLen+1)}, "stats_topic is longer than"},
+		{"too long", Handler{StatsTopic: strings.Repeat("t", MaxTopicLen+1)}, "stats_topic is longer than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

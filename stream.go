@@ -31,10 +31,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
-		sub.Close(reasonWriteFailed)
+		sub.Close(ReasonWriteFailed)
 		return nil
 	}
-	sub.wrote(time.Now())
+	sub.Wrote(time.Now())
 	if h.detach(w, r, sub.Subscriber, leave) {
 		detached = true
 		return nil
@@ -45,7 +45,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case <-sub.Notify():
 		case <-r.Context().Done():
-			sub.Close(reasonClientGone)
+			sub.Close(ReasonClientGone)
 			return nil
 		}
 		events, heartbeat, closed, reason := sub.take(batch[:0])
@@ -57,10 +57,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		if err != nil {
-			sub.Close(reasonWriteFailed)
+			sub.Close(ReasonWriteFailed)
 			return nil
 		}
-		sub.wrote(time.Now())
+		sub.Wrote(time.Now())
 	}
 }
 
@@ -82,12 +82,12 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 		return nil, nil, err
 	}
 	now := time.Now()
-	s := newSubscriber(newConnectionID(), topics, queue, now)
+	s := NewSubscriber(newConnectionID(), topics, queue, now)
 	s.RemoteAddr = r.RemoteAddr
 	if h.MaxDuration > 0 {
-		s.deadline = now.Add(jitter(time.Duration(h.MaxDuration), 0.8))
+		s.deadline = now.Add(Jitter(time.Duration(h.MaxDuration), 0.8))
 	}
-	s.endBy(expires, reasonTokenExpired)
+	s.EndBy(expires, ReasonTokenExpired)
 	if !h.streams.add(s) {
 		h.limits.release(ip)
 		return nil, nil, errStopped
@@ -114,7 +114,7 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 func (h *Handler) redirectStream(w http.ResponseWriter) error {
 	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(jitteredRetry())
+	_, err := w.Write(RetrySoon())
 	return err
 }
 
@@ -147,19 +147,19 @@ func (h *Handler) opening(sub *Subscription) []byte {
 	var buf []byte
 	if h.ConnectedEvent == nil || *h.ConnectedEvent {
 		data, _ := json.Marshal(map[string]any{"connection": sub.ID, "topics": sub.Topics})
-		buf = appendEvent(buf, "", "connected", string(data), retry)
+		buf = AppendEvent(buf, "", "connected", string(data), retry)
 		retry = 0
 	}
 	if sub.Reset != "" {
-		buf = appendEvent(buf, sub.Head, "reset", string(resetData(sub)), retry)
+		buf = AppendEvent(buf, sub.Head, "reset", string(resetData(sub)), retry)
 		retry = 0
 	}
 	if retry > 0 {
 		if len(sub.Replay) > 0 {
 			// Lines concatenate: this joins the first replayed event's block.
-			buf = appendRetry(buf, retry)
+			buf = AppendRetry(buf, retry)
 		} else {
-			sub.pendingRetry = appendRetry(nil, retry)
+			sub.pendingRetry = AppendRetry(nil, retry)
 		}
 	}
 	return buf
@@ -187,20 +187,20 @@ func (h *Hub) around(s *Subscriber, events []*Event, heartbeat, closed bool, rea
 	case heartbeat:
 		head = h.HeartbeatWire()
 	}
-	if closed && (reason == reasonStopping || reason == reasonHubClosed || reason == reasonTokenExpired) {
-		tail = jitteredRetry()
+	if closed && (reason == ReasonStopping || reason == ReasonHubClosed || reason == ReasonTokenExpired) {
+		tail = RetrySoon()
 	}
 	return head, tail
 }
 
-// jitteredRetry is a retry line of 0.5-1.5s, so the clients of a stopped
+// RetrySoon is a retry line of 0.5-1.5s, so the clients of a stopped
 // config return quickly but not all in the same instant.
-func jitteredRetry() []byte {
-	return appendRetry(nil, jitter(1500*time.Millisecond, 1.0/3))
+func RetrySoon() []byte {
+	return AppendRetry(nil, Jitter(1500*time.Millisecond, 1.0/3))
 }
 
-// jitter returns a random duration between frac*d and d.
-func jitter(d time.Duration, frac float64) time.Duration {
+// Jitter returns a random duration between frac*d and d.
+func Jitter(d time.Duration, frac float64) time.Duration {
 	return time.Duration(float64(d) * (frac + (1-frac)*rand.Float64()))
 }
 

@@ -36,16 +36,16 @@ func TestAround(t *testing.T) {
 		{"heartbeat", false, nil, true, false, "", ":\n", "", false},
 		{"pending retry waits through a heartbeat", true, nil, true, false, "", ":\n", "", true},
 		{"pending retry joins the first event", true, []*Event{ev}, false, false, "", "retry: 2000\n", "", false},
-		{"stopping ends with a retry line", false, []*Event{ev}, false, true, reasonStopping, "", "retry", false},
-		{"hub closed ends with a retry line", false, nil, false, true, reasonHubClosed, "", "retry", false},
-		{"max_duration ends without one", false, nil, false, true, reasonMaxDuration, "", "", false},
-		{"a slow client dropped gets none", false, nil, false, true, reasonQueueFull, "", "", false},
+		{"stopping ends with a retry line", false, []*Event{ev}, false, true, ReasonStopping, "", "retry", false},
+		{"hub closed ends with a retry line", false, nil, false, true, ReasonHubClosed, "", "retry", false},
+		{"max_duration ends without one", false, nil, false, true, ReasonMaxDuration, "", "", false},
+		{"a slow client dropped gets none", false, nil, false, true, ReasonQueueFull, "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSubscriber("c", []string{"a"}, 10, time.Now())
+			s := NewSubscriber("c", []string{"a"}, 10, time.Now())
 			if tt.pending {
-				s.pendingRetry = appendRetry(nil, 2*time.Second)
+				s.pendingRetry = AppendRetry(nil, 2*time.Second)
 			}
 			head, tail := h.around(s, tt.events, tt.heartbeat, tt.closed, tt.reason)
 			if string(head) != tt.head {

@@ -9,15 +9,15 @@ import (
 
 // Why a subscriber's stream ended; also the label of the dropped counter.
 const (
-	reasonClientGone   = "client_gone"
-	reasonQueueFull    = "queue_full"
-	reasonWriteFailed  = "write_failed"
-	reasonMaxDuration  = "max_duration"
-	reasonStopping     = "stopping"
-	reasonHubClosed    = "hub_closed"
-	reasonPollComplete = "poll_complete"
-	reasonTokenExpired = "token_expired"
-	reasonAdmin        = "admin" // disconnected through the admin API
+	ReasonClientGone   = "client_gone"
+	ReasonQueueFull    = "queue_full"
+	ReasonWriteFailed  = "write_failed"
+	ReasonMaxDuration  = "max_duration"
+	ReasonStopping     = "stopping"
+	ReasonHubClosed    = "hub_closed"
+	ReasonPollComplete = "poll_complete"
+	ReasonTokenExpired = "token_expired"
+	ReasonAdmin        = "admin" // disconnected through the admin API
 )
 
 // Subscriber is one open stream. The hub pushes events into its queue; the
@@ -66,7 +66,7 @@ type Subscriber struct {
 	det       *detached     // set when the hub's writers serve the stream
 }
 
-func newSubscriber(id string, topics []string, limit int, now time.Time) *Subscriber {
+func NewSubscriber(id string, topics []string, limit int, now time.Time) *Subscriber {
 	s := &Subscriber{
 		ID:          id,
 		Topics:      topics,
@@ -106,7 +106,7 @@ func (s *Subscriber) push(e *Event, wake *[]*Subscriber) (queued, dropped bool) 
 		return false, false
 	}
 	if len(s.queue) >= s.limit {
-		s.closeLocked(reasonQueueFull)
+		s.closeLocked(ReasonQueueFull)
 		return false, true
 	}
 	s.queue = append(s.queue, e)
@@ -163,14 +163,14 @@ func (s *Subscriber) take(dst []*Event) (events []*Event, heartbeat, closed bool
 	return events, heartbeat, s.closed, s.reason
 }
 
-// wrote records a successful write, which postpones the next heartbeat.
-func (s *Subscriber) wrote(now time.Time) { s.lastWrite.Store(now.UnixNano()) }
+// Wrote records a successful write, which postpones the next heartbeat.
+func (s *Subscriber) Wrote(now time.Time) { s.lastWrite.Store(now.UnixNano()) }
 
 // tick is the hub's periodic check: it ends a stream past its deadline and
 // asks for a heartbeat after the given silence.
 func (s *Subscriber) tick(now time.Time, heartbeat time.Duration) {
 	if !s.deadline.IsZero() && now.After(s.deadline) {
-		s.Close(cmp.Or(s.deadlineReason, reasonMaxDuration))
+		s.Close(cmp.Or(s.deadlineReason, ReasonMaxDuration))
 		return
 	}
 	if heartbeat <= 0 || now.UnixNano()-s.lastWrite.Load() < int64(heartbeat) {
@@ -184,9 +184,9 @@ func (s *Subscriber) tick(now time.Time, heartbeat time.Duration) {
 	s.mu.Unlock()
 }
 
-// endBy brings the stream's deadline forward to t, for the given reason,
+// EndBy brings the stream's deadline forward to t, for the given reason,
 // unless it already ends earlier. A zero t changes nothing.
-func (s *Subscriber) endBy(t time.Time, reason string) {
+func (s *Subscriber) EndBy(t time.Time, reason string) {
 	if !t.IsZero() && (s.deadline.IsZero() || t.Before(s.deadline)) {
 		s.deadline, s.deadlineReason = t, reason
 	}

@@ -10,9 +10,9 @@ import (
 // ending in "*" ("news/*" matches "news/uk" and "news/uk/london"), or "*"
 // for every topic.
 
-// checkSelector validates one subscription selector.
-func checkSelector(s string) error {
-	if err := checkField("topic", s, maxTopicLen); err != nil {
+// CheckSelector validates one subscription selector.
+func CheckSelector(s string) error {
+	if err := CheckField("topic", s, MaxTopicLen); err != nil {
 		return err
 	}
 	if i := strings.IndexByte(s, '*'); i >= 0 && i != len(s)-1 {
@@ -21,19 +21,19 @@ func checkSelector(s string) error {
 	return nil
 }
 
-// selectorMatches reports whether selector sel covers topic.
-func selectorMatches(sel, topic string) bool {
+// SelectorMatches reports whether selector sel covers topic.
+func SelectorMatches(sel, topic string) bool {
 	if prefix, ok := strings.CutSuffix(sel, "*"); ok {
 		return strings.HasPrefix(topic, prefix)
 	}
 	return sel == topic
 }
 
-// selectorCovers reports whether selector sel grants requested, itself a
+// SelectorCovers reports whether selector sel grants requested, itself a
 // selector: every topic requested can match, sel matches too. "*" covers
 // everything; "news/*" covers "news/uk" and "news/uk/*"; "news/uk" covers
 // only itself.
-func selectorCovers(sel, requested string) bool {
+func SelectorCovers(sel, requested string) bool {
 	prefix, wild := strings.CutSuffix(sel, "*")
 	if !wild {
 		return sel == requested
@@ -41,21 +41,21 @@ func selectorCovers(sel, requested string) bool {
 	return strings.HasPrefix(requested, prefix)
 }
 
-// anyCovers reports whether one of the selectors covers requested.
-func anyCovers(selectors []string, requested string) bool {
+// AnyCovers reports whether one of the selectors covers requested.
+func AnyCovers(selectors []string, requested string) bool {
 	for _, sel := range selectors {
-		if selectorCovers(sel, requested) {
+		if SelectorCovers(sel, requested) {
 			return true
 		}
 	}
 	return false
 }
 
-// matchesAny reports whether any selector covers any of the topics.
-func matchesAny(selectors, topics []string) bool {
+// MatchesAny reports whether any selector covers any of the topics.
+func MatchesAny(selectors, topics []string) bool {
 	for _, s := range selectors {
 		for _, t := range topics {
-			if selectorMatches(s, t) {
+			if SelectorMatches(s, t) {
 				return true
 			}
 		}

@@ -75,7 +75,7 @@ func wantVisits(subs []*Subscriber, topic string) map[string]int {
 	want := make(map[string]int)
 	for _, s := range subs {
 		for _, sel := range s.Topics {
-			if selectorMatches(sel, topic) {
+			if SelectorMatches(sel, topic) {
 				want[s.ID]++
 			}
 		}
@@ -155,7 +155,7 @@ func TestTopicIndex(t *testing.T) {
 			ix := newTopicIndex()
 			var subs, gone []*Subscriber
 			for id, sels := range tt.subs {
-				s := newSubscriber(id, sels, 1, time.Now())
+				s := NewSubscriber(id, sels, 1, time.Now())
 				ix.add(s)
 				if slices.Contains(tt.removed, id) {
 					gone = append(gone, s)
@@ -197,7 +197,7 @@ func FuzzSelector(f *testing.F) {
 		{"é*\n\xc3*", "été"},
 		{"news/uk", "news/uk/london"},
 		{"x\x00*", "x\x00y"},
-		{strings.Repeat("p", maxTopicLen) + "\n" + strings.Repeat("q", maxTopicLen+1), strings.Repeat("p", maxTopicLen)},
+		{strings.Repeat("p", MaxTopicLen) + "\n" + strings.Repeat("q", MaxTopicLen+1), strings.Repeat("p", MaxTopicLen)},
 	}
 	for _, s := range seeds {
 		f.Add(s.sels, s.topic)
@@ -205,19 +205,19 @@ func FuzzSelector(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sels, topic string) {
 		var valid []string
 		for _, sel := range strings.Split(sels, "\n") {
-			if checkSelector(sel) == nil {
+			if CheckSelector(sel) == nil {
 				valid = append(valid, sel)
-			} else if strings.HasSuffix(sel, "*") && !strings.Contains(sel[:len(sel)-1], "*") && checkField("topic", sel, maxTopicLen) == nil {
+			} else if strings.HasSuffix(sel, "*") && !strings.Contains(sel[:len(sel)-1], "*") && CheckField("topic", sel, MaxTopicLen) == nil {
 				t.Fatalf("checkSelector refused %q, a well-formed prefix selector", sel)
 			}
 		}
-		if len(valid) > maxTopics {
-			valid = valid[:maxTopics]
+		if len(valid) > MaxTopics {
+			valid = valid[:MaxTopics]
 		}
 		ix := newTopicIndex()
 		subs := make([]*Subscriber, len(valid))
 		for i, sel := range valid {
-			subs[i] = newSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now())
+			subs[i] = NewSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now())
 			ix.add(subs[i])
 		}
 		if got, want := indexVisits(&ix, topic), wantVisits(subs, topic); !maps.Equal(got, want) {
@@ -230,7 +230,7 @@ func FuzzSelector(f *testing.F) {
 			h := NewHub(HubConfig{})
 			defer h.Close()
 			for i, sel := range valid {
-				if _, err := h.Subscribe(newSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now()), ""); err != nil {
+				if _, err := h.Subscribe(NewSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now()), ""); err != nil {
 					t.Fatal(err)
 				}
 			}
