@@ -1,6 +1,6 @@
 //go:build linux
 
-package caddysse
+package detach
 
 import (
 	"errors"

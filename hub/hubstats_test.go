@@ -1,19 +1,9 @@
-package caddysse
+package hub
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/caddyserver/caddy/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // pageAll lists every subscriber of topic through pages of the given size.
@@ -39,7 +29,7 @@ func pageAll(t *testing.T, h *Hub, topic string, limit int) []string {
 }
 
 func TestHubSubscribersPaging(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10})
+	h := hubtestNew(t, Config{Retention: Retention{History: 10}})
 	var subs []*Subscription
 	var want, wantEven []string
 	for i := range 300 {
@@ -96,7 +86,7 @@ func TestHubSubscribersPaging(t *testing.T) {
 }
 
 func TestHubSubscribersScanIsBounded(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10})
+	h := hubtestNew(t, Config{Retention: Retention{History: 10}})
 	for i := range maxScan + 10 {
 		hubtestJoin(t, h, fmt.Sprint("x", i), 1, "", "x")
 	}
@@ -112,7 +102,7 @@ func TestHubSubscribersScanIsBounded(t *testing.T) {
 }
 
 func TestHubSubscriberInfo(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10})
+	h := hubtestNew(t, Config{Retention: Retention{History: 10}})
 	s := hubtestJoin(t, h, "a", 10, "", "t", "u/*")
 	s.RemoteAddr = "192.0.2.1:1234"
 	hubtestPublish(t, h, &Event{Topics: []string{"t"}, Data: "x"})
@@ -132,7 +122,7 @@ func TestHubSubscriberInfo(t *testing.T) {
 }
 
 func TestHubStatsByReason(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 2})
+	h := hubtestNew(t, Config{Retention: Retention{History: 2}})
 	var ids []string
 	for i := range 4 {
 		e, _ := hubtestPublish(t, h, &Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})
@@ -160,7 +150,7 @@ func TestHubStatsByReason(t *testing.T) {
 		t.Errorf("open subscribers %d, want 3", got)
 	}
 
-	for _, reason := range []string{ReasonQueueFull, ReasonAdmin, ReasonAdmin, "", ReasonClientGone} {
+	for _, reason := range []CloseReason{ReasonQueueFull, ReasonAdmin, ReasonAdmin, "", ReasonClientGone} {
 		s := hubtestJoin(t, h, "c"+fmt.Sprint(st.Connections.Load()), 10, "", "t")
 		if reason != "" {
 			s.Close(reason)
@@ -168,7 +158,7 @@ func TestHubStatsByReason(t *testing.T) {
 		h.Unsubscribe(s.Subscriber)
 		h.Unsubscribe(s.Subscriber) // counted once
 	}
-	for reason, want := range map[string]uint64{ReasonQueueFull: 1, ReasonAdmin: 2, ReasonClientGone: 1, "other": 1, ReasonWriteFailed: 0} {
+	for reason, want := range map[CloseReason]uint64{ReasonQueueFull: 1, ReasonAdmin: 2, ReasonClientGone: 1, "other": 1, ReasonWriteFailed: 0} {
 		if got := st.Ended.Get(reason); got != want {
 			t.Errorf("ended %s: %d, want %d", reason, got, want)
 		}
@@ -179,7 +169,7 @@ func TestHubStatsByReason(t *testing.T) {
 }
 
 func TestHubDisconnect(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10})
+	h := hubtestNew(t, Config{Retention: Retention{History: 10}})
 	s := hubtestJoin(t, h, "a", 10, "", "t")
 	if h.Disconnect("nobody") {
 		t.Fatal("Disconnect of an unknown id reported true")
@@ -201,119 +191,6 @@ func TestBusiest(t *testing.T) {
 	} {
 		if got := Busiest(counts, n); !slices.Equal(got, want) {
 			t.Errorf("busiest %d: %v, want %v", n, got, want)
-		}
-	}
-}
-
-func TestPublishStatsHistogram(t *testing.T) {
-	var p publishStats
-	for _, tc := range []struct {
-		status int
-		d      time.Duration
-	}{
-		{200, 50 * time.Microsecond},
-		{200, 300 * time.Microsecond},
-		{400, 2 * time.Millisecond},
-		{503, 10 * time.Second},
-		{413, 0},
-	} {
-		p.observe(tc.status, tc.d)
-	}
-	var m dto.Metric
-	if err := p.histogram("h").Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	hist := m.GetHistogram()
-	if hist.GetSampleCount() != 5 {
-		t.Errorf("count %d, want 5", hist.GetSampleCount())
-	}
-	if sum := hist.GetSampleSum(); sum < 10.00235 || sum > 10.00236 {
-		t.Errorf("sum %v, want 10.00235", sum)
-	}
-	cumulative := make(map[float64]uint64)
-	for _, b := range hist.GetBucket() {
-		cumulative[b.GetUpperBound()] = b.GetCumulativeCount()
-	}
-	for bound, want := range map[float64]uint64{0.0001: 2, 0.00025: 2, 0.0005: 3, 0.0025: 4, 5: 4} {
-		if got := cumulative[bound]; got != want {
-			t.Errorf("bucket le=%v: %d, want %d", bound, got, want)
-		}
-	}
-	for status, want := range map[int]uint64{400: 1, 413: 1, 503: 1, 404: 0} {
-		if got := p.errors[status-400].Load(); got != want {
-			t.Errorf("errors %d: %d, want %d", status, got, want)
-		}
-	}
-}
-
-// downLog is a transport that cannot store events.
-type downLog struct{ Log }
-
-func (downLog) Healthy() error { return errors.New("redis is unreachable") }
-
-// poolHub puts a hub into the pool, as Provision does, for the test.
-func poolHub(t *testing.T, name string, log Log) *hubEntry {
-	t.Helper()
-	v, _, err := hubs.LoadOrNew(name, func() (caddy.Destructor, error) {
-		return &hubEntry{Hub: newHubWithLog(HubConfig{History: 10}, log)}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = hubs.Delete(name) })
-	return v.(*hubEntry)
-}
-
-func TestTransportDown(t *testing.T) {
-	poolHub(t, "ops-test-up", newMemoryLog(10, 0, time.Now()))
-	down := poolHub(t, "ops-test-down", downLog{newMemoryLog(10, 0, time.Now())})
-	hubtestJoin(t, down.Hub, "a", 10, "", "t")
-
-	rec := httptest.NewRecorder()
-	if err := (adminAPI{}).serve(rec, httptest.NewRequest(http.MethodGet, "/sse/health", nil)); err != nil {
-		t.Fatal(err)
-	}
-	var health struct {
-		Status, Error string
-		Hubs          map[string]string
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &health); err != nil {
-		t.Fatal(err)
-	}
-	if rec.Code != http.StatusServiceUnavailable || health.Status != "down" ||
-		!strings.Contains(health.Error, `hub "ops-test-down"`) || !strings.Contains(health.Error, "redis is unreachable") ||
-		health.Hubs["ops-test-up"] != "up" || health.Hubs["ops-test-down"] != "redis is unreachable" {
-		t.Errorf("health: %d %s", rec.Code, rec.Body)
-	}
-
-	// The collector is registered by every handler's Provision; a pedantic
-	// registry checks what it collects against what it describes.
-	reg := prometheus.NewPedanticRegistry()
-	for range 2 {
-		if err := registerMetrics(reg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(map[string]float64)
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			if m.GetGauge() != nil && len(m.GetLabel()) == 1 {
-				got[f.GetName()+"/"+m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
-			}
-		}
-	}
-	for sample, want := range map[string]float64{
-		"caddy_sse_transport_up/ops-test-up":   1,
-		"caddy_sse_transport_up/ops-test-down": 0,
-		"caddy_sse_subscribers/ops-test-down":  1,
-		"caddy_sse_subscribers/ops-test-up":    0,
-	} {
-		if v, ok := got[sample]; !ok || v != want {
-			t.Errorf("%s = %v (present %v), want %v", sample, v, ok, want)
 		}
 	}
 }

@@ -1,37 +1,87 @@
-package caddysse
+package hub
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Log stores a hub's events in order and assigns their ids. It is the seam
-// for other transports: a Redis stream or a file can implement it, with ids
-// of their own, as long as ids are strictly increasing within one epoch and
-// After can tell an id it cannot resume from.
-//
-// A hub calls a Log only while holding its own lock, so implementations need
-// no locking of their own for the hub's sake.
-type Log interface {
-	// Append stores the events, in order, setting their ID and Time. When it
-	// returns an error nothing was stored and no ID was assigned.
-	Append(events []*Event, now time.Time) error
-	// After returns the stored events that follow lastID and match one of
-	// the selectors, oldest first; events for one connection are never
-	// replayed. The reason is empty when that list is complete, else it
-	// says why events matching the selectors may be missing. Events of
-	// other topics that are gone do not make it incomplete.
-	After(lastID string, now time.Time, selectors []string) ([]*Event, ResetReason)
-	// LastID is the id of the newest event stored; before the first event
-	// it is an id that After resumes from completely.
-	LastID() string
-	// Len is the number of events kept.
-	Len() int
-	// Configure changes how many events are kept and for how long; zero
-	// maxAge keeps events regardless of age.
-	Configure(size int, maxAge time.Duration)
+// Memory opens the memory transport, the default: the newest events in a
+// ring in the process, lost when it exits. Appends need no I/O, so it
+// stores and delivers them under one lock.
+type Memory struct{}
+
+// OpenTransport implements Opener.
+func (Memory) OpenTransport(cfg TransportConfig) (Transport, error) {
+	return &memoryTransport{
+		log:     newMemoryLog(cfg.Retention.History, cfg.Retention.MaxAge, time.Now()),
+		keys:    NewKeys(cfg.Retention.Idempotency),
+		deliver: cfg.Deliver,
+	}, nil
+}
+
+type memoryTransport struct {
+	mu      sync.Mutex
+	log     *memoryLog
+	keys    *Keys
+	deliver func([]*Event)
+	closed  bool
+}
+
+func (m *memoryTransport) Append(_ context.Context, events []*Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrHubClosed
+	}
+	now := time.Now()
+	fresh := m.keys.Dedupe(events, now)
+	m.log.Append(fresh, now)
+	if len(fresh) > 0 {
+		m.deliver(fresh)
+	}
+	m.keys.Settle(events)
+	return nil
+}
+
+func (m *memoryTransport) Replay(_ context.Context, after string, selectors []string) (Replay, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	events, reset := m.log.After(after, time.Now(), selectors)
+	rep := Replay{Events: events, Reset: reset}
+	if reset == "" {
+		_, rep.After, _ = ParseID(after)
+	}
+	return rep, nil
+}
+
+func (m *memoryTransport) Head(context.Context) (Position, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Position{ID: m.log.LastID(), Seq: m.log.seq}, nil
+}
+
+func (m *memoryTransport) Configure(r Retention) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.log.Configure(r.History, r.MaxAge)
+	m.keys.SetWindow(r.Idempotency)
+}
+
+func (m *memoryTransport) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.log.Len()
+}
+
+func (m *memoryTransport) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
 }
 
 // ResetReason says why a resume from a Last-Event-ID cannot be complete.
@@ -49,7 +99,7 @@ const (
 	ResetEpoch ResetReason = "epoch"
 )
 
-// memoryLog is the default Log: a ring of the newest events, with ids of
+// memoryLog is the memory transport's store: a ring of the newest events, with ids of
 // the form "<epoch>-<seq>". The epoch names the log's incarnation (see
 // newEpoch), so ids from an earlier process or another hub are recognised
 // as such, and the sequence counts every event the hub ever stored. Every event that
@@ -88,14 +138,13 @@ func NewEpoch(now time.Time) string {
 
 const epochDigits = "0123456789abcdefghijklmnopqrstuvwxyz"
 
-func (l *memoryLog) Append(events []*Event, now time.Time) error {
+// Append stores the events, in order, setting their ID, Seq and Time.
+func (l *memoryLog) Append(events []*Event, now time.Time) {
 	for _, e := range events {
 		l.seq++
-		e.ID = l.epoch + "-" + strconv.FormatUint(l.seq, 10)
-		e.Time = now
+		e.ID, e.Seq, e.Time = FormatID(l.epoch, l.seq), l.seq, now
 		l.push(e)
 	}
-	return nil
 }
 
 // push adds e, whose sequence is l.seq, to the ring.
@@ -134,6 +183,9 @@ func (l *memoryLog) expire(now time.Time) {
 	}
 }
 
+// After returns the stored events that follow lastID and match one of
+// the selectors, with the reason the list is incomplete, if it is (see
+// Transport.Replay).
 func (l *memoryLog) After(lastID string, now time.Time, selectors []string) ([]*Event, ResetReason) {
 	epoch, seq, ok := ParseID(lastID)
 	switch {
@@ -164,9 +216,9 @@ func (l *memoryLog) After(lastID string, now time.Time, selectors []string) ([]*
 	return out, reason
 }
 
-func (l *memoryLog) LastID() string {
-	return l.epoch + "-" + strconv.FormatUint(l.seq, 10)
-}
+// LastID is the id of the newest event stored, or of the position before
+// the first.
+func (l *memoryLog) LastID() string { return FormatID(l.epoch, l.seq) }
 
 func (l *memoryLog) Len() int { return l.n }
 
@@ -186,7 +238,13 @@ func (l *memoryLog) Configure(size int, maxAge time.Duration) {
 	l.ring, l.start, l.n = ring, 0, keep
 }
 
-// ParseID splits an id of the memory log into its epoch and sequence.
+// FormatID is the id of the event of sequence seq in an epoch:
+// "<epoch>-<seq>". The memory and bolt transports use it.
+func FormatID(epoch string, seq uint64) string {
+	return epoch + "-" + strconv.FormatUint(seq, 10)
+}
+
+// ParseID splits an id of FormatID into its epoch and sequence.
 func ParseID(id string) (epoch string, seq uint64, ok bool) {
 	i := strings.LastIndexByte(id, '-')
 	if i <= 0 {

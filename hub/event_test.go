@@ -1,4 +1,4 @@
-package caddysse
+package hub
 
 import (
 	"errors"

@@ -1,8 +1,9 @@
-package caddysse
+package hub
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -13,8 +14,10 @@ import (
 // value sits in the history and in every subscriber's queue, and its wire
 // form is encoded once and written to all of them.
 type Event struct {
-	// ID is assigned by the hub's log when the event is stored.
+	// ID is assigned by the transport when the event is stored.
 	ID string
+	// Seq is the event's place in its transport's order, assigned with ID.
+	Seq uint64
 	// Topics the event is published to; a subscriber receives it when any
 	// of its selectors matches any of these.
 	Topics []string
@@ -30,9 +33,38 @@ type Event struct {
 	Exclude string
 	// Time is when the hub stored the event; history ages from it.
 	Time time.Time
+	// IdempotencyKey, when set, makes a publish that repeats it within the
+	// hub's idempotency window a no-op answered with the first one's ack.
+	IdempotencyKey string
 
-	wire []byte
+	wire   []byte
+	queued int  // local subscribers it was queued to, set on delivery
+	repeat bool // see Repeat
 }
+
+// Ack is what a publisher is told of a stored event.
+type Ack struct {
+	ID          string
+	Seq         uint64
+	Time        time.Time
+	Subscribers int // local subscribers the event was queued to
+}
+
+// Ack returns the event's acknowledgement; Subscribers is known once the
+// transport delivered it.
+func (e *Event) Ack() Ack {
+	return Ack{ID: e.ID, Seq: e.Seq, Time: e.Time, Subscribers: e.queued}
+}
+
+// Repeat marks e as a repeat of an event already stored under its
+// idempotency key, acknowledged with that event's ack. Transports call it
+// from Append instead of storing e.
+func (e *Event) Repeat(first Ack) {
+	e.ID, e.Seq, e.Time, e.queued, e.repeat = first.ID, first.Seq, first.Time, first.Subscribers, true
+}
+
+// Repeated reports whether Append found e to be a repeat.
+func (e *Event) Repeated() bool { return e.repeat }
 
 // Wire returns the event's SSE encoding. It is computed when the event is
 // stored and never changes afterwards.
@@ -135,7 +167,7 @@ func (e *Event) Validate(maxSize int) error {
 			return err
 		}
 	}
-	for _, f := range [...]struct{ what, v string }{{"connection", e.Connection}, {"exclude", e.Exclude}} {
+	for _, f := range [...]struct{ what, v string }{{"connection", e.Connection}, {"exclude", e.Exclude}, {"idempotency key", e.IdempotencyKey}} {
 		if f.v != "" {
 			if err := CheckField(f.what, f.v, MaxNameLen); err != nil {
 				return err
@@ -197,4 +229,15 @@ type ErrTooLarge struct{ size, max int }
 
 func (e ErrTooLarge) Error() string {
 	return fmt.Sprintf("event is %d bytes encoded (data lines with their framing, name, retry and topics), over max_event_size of %d", e.size, e.max)
+}
+
+// RetrySoon is a retry line of 0.5-1.5s, so the clients of a stopped
+// stream return quickly but not all in the same instant.
+func RetrySoon() []byte {
+	return AppendRetry(nil, Jitter(1500*time.Millisecond, 1.0/3))
+}
+
+// Jitter returns a random duration between frac*d and d.
+func Jitter(d time.Duration, frac float64) time.Duration {
+	return time.Duration(float64(d) * (frac + (1-frac)*rand.Float64()))
 }

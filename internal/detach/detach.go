@@ -1,4 +1,4 @@
-package caddysse
+package detach
 
 import (
 	"context"

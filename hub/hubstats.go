@@ -1,4 +1,4 @@
-package caddysse
+package hub
 
 import (
 	"cmp"
@@ -12,9 +12,20 @@ import (
 // it never walks the subscribers under the hub's lock on anyone's behalf but
 // the operator's, and then only a bounded page of them.
 
+// Stats are a hub's counters since it was created.
+type Stats struct {
+	Published   atomic.Uint64 // events delivered to the fan-out
+	Delivered   atomic.Uint64 // events queued to subscribers
+	Replayed    atomic.Uint64 // events sent from history on resume
+	Connections atomic.Uint64 // subscriptions accepted
+	Subscribers atomic.Int64  // subscriptions open now
+	Ended       reasonCounts  // streams ended, by close reason; see DroppedReasons
+	Resets      resetCounts   // resumes that could not be complete, by reason
+}
+
 // CloseReasons are the reasons a stream ends, in the order their counters
 // are kept; a reason not listed is counted as "other".
-var CloseReasons = [...]string{
+var CloseReasons = [...]CloseReason{
 	ReasonClientGone,
 	ReasonQueueFull,
 	ReasonWriteFailed,
@@ -29,12 +40,12 @@ var CloseReasons = [...]string{
 
 // DroppedReasons are the close reasons that count as the hub dropping a
 // subscriber: the client neither left nor was rotated or shut down.
-var DroppedReasons = []string{ReasonQueueFull, ReasonWriteFailed, ReasonAdmin}
+var DroppedReasons = []CloseReason{ReasonQueueFull, ReasonWriteFailed, ReasonAdmin}
 
 // reasonCounts counts streams ended, by close reason.
 type reasonCounts [len(CloseReasons)]atomic.Uint64
 
-func (c *reasonCounts) add(reason string) {
+func (c *reasonCounts) add(reason CloseReason) {
 	i := slices.Index(CloseReasons[:], reason)
 	if i < 0 {
 		i = len(CloseReasons) - 1
@@ -43,7 +54,7 @@ func (c *reasonCounts) add(reason string) {
 }
 
 // Get returns how many streams ended for the reason.
-func (c *reasonCounts) Get(reason string) uint64 {
+func (c *reasonCounts) Get(reason CloseReason) uint64 {
 	if i := slices.Index(CloseReasons[:], reason); i >= 0 {
 		return c[i].Load()
 	}
@@ -169,7 +180,7 @@ func (h *Hub) Subscribers(topic string, after uint64, limit int) (page []Subscri
 
 func (s *Subscriber) info() SubscriberInfo {
 	s.mu.Lock()
-	queued, detached := len(s.queue), s.det != nil
+	queued, detached := len(s.queue), s.writer != nil
 	s.mu.Unlock()
 	path := "goroutine"
 	if detached {
@@ -197,25 +208,4 @@ func (h *Hub) Disconnect(id string) bool {
 	}
 	s.Close(ReasonAdmin)
 	return true
-}
-
-// transportHealth is implemented by transports that can be unreachable.
-type transportHealth interface {
-	// Healthy returns why the transport cannot store events now, or nil.
-	Healthy() error
-}
-
-// TransportErr returns why the hub cannot store events now, or nil. The
-// memory transport cannot be down.
-func (h *Hub) TransportErr() error {
-	h.mu.RLock()
-	stopped := h.stopped
-	h.mu.RUnlock()
-	if stopped {
-		return ErrHubClosed
-	}
-	if th, ok := h.log.(transportHealth); ok {
-		return th.Healthy()
-	}
-	return nil
 }

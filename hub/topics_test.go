@@ -1,6 +1,7 @@
-package caddysse
+package hub
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,7 +19,7 @@ func BenchmarkPublishIndex(b *testing.B) {
 	const subscribers, perSubscriber, drainEvery = 5000, 64, 20_000
 	for _, kind := range []string{"exact", "prefix"} {
 		b.Run(kind, func(b *testing.B) {
-			h := hubtestNew(b, HubConfig{History: 1000})
+			h := hubtestNew(b, Config{Retention: Retention{History: 1000}})
 			subs := make([]*Subscriber, subscribers)
 			for i := range subs {
 				sels := make([]string, perSubscriber)
@@ -39,7 +40,7 @@ func BenchmarkPublishIndex(b *testing.B) {
 			}
 			drain := func() {
 				for _, s := range subs {
-					if _, _, closed, reason := s.take(nil); closed {
+					if _, _, closed, reason := takeAll(s, nil); closed {
 						b.Fatalf("%s closed: %s", s.ID, reason)
 					}
 				}
@@ -47,7 +48,7 @@ func BenchmarkPublishIndex(b *testing.B) {
 			i := 0
 			b.ReportAllocs()
 			for b.Loop() {
-				counts, err := h.Publish([]*Event{{Topics: []string{topics[i%subscribers]}, Data: "x"}})
+				counts, err := publish(h, []*Event{{Topics: []string{topics[i%subscribers]}, Data: "x"}})
 				if err != nil || counts[0] != 1 {
 					b.Fatalf("publish to %s: %v subscribers, %v", topics[i%subscribers], counts, err)
 				}
@@ -227,14 +228,14 @@ func FuzzSelector(f *testing.F) {
 		// Through the hub, when the topic may be published to.
 		e := &Event{Topics: []string{topic}}
 		if e.Validate(1<<20) == nil {
-			h := NewHub(HubConfig{})
+			h := hubtestNew(t, Config{})
 			defer h.Close()
 			for i, sel := range valid {
-				if _, err := h.Subscribe(NewSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now()), ""); err != nil {
+				if _, err := h.Subscribe(context.Background(), NewSubscriber("s"+strconv.Itoa(i), []string{sel}, 1, time.Now()), ""); err != nil {
 					t.Fatal(err)
 				}
 			}
-			counts, err := h.Publish([]*Event{e})
+			counts, err := publish(h, []*Event{e})
 			if err != nil {
 				t.Fatal(err)
 			}
