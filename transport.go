@@ -69,6 +69,11 @@ func transportNames() []string {
 // routes sharing the hub are held to agree on it: its config as compact
 // JSON.
 func (h *Handler) loadTransport(ctx caddy.Context) error {
+	var name string
+	if json.Unmarshal(h.TransportRaw, &name) == nil {
+		// "transport": "memory", as configs before transport modules said.
+		h.TransportRaw, _ = json.Marshal(map[string]string{"name": name})
+	}
 	raw := h.TransportRaw
 	if len(raw) == 0 {
 		raw = json.RawMessage(defaultTransport)
