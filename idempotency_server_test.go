@@ -95,3 +95,37 @@ func TestServerIdempotencyOff(t *testing.T) {
 		t.Fatalf("with idempotency 0 a repeated key was recognised: %s then %s", a, b)
 	}
 }
+
+// A streaming publish keys each line with its own idempotency_key; a
+// retried line is acked with the first id and not stored again.
+func TestServerStreamingPublishIdempotent(t *testing.T) {
+	s := startServer(t, "sse /events\nsse /publish {\n\tpublish\n}")
+	st := s.subscribe("/events?topic=t")
+	st.nextEvent() // connected
+	ps := s.openPublishStream("/publish")
+	line := `{"topic":"t","data":"one","idempotency_key":"line-1"}` + "\n"
+	ps.send(line, line, ndjsonEvent("t", "two"))
+	first, again := ps.stored(1), ps.stored(1)
+	ps.stored(1)
+	ps.end()
+	if again != first {
+		t.Fatalf("the retried line was acked %s, want the first ack %s", again, first)
+	}
+	for _, want := range []string{"one", "two"} {
+		if ev := st.nextEvent(); ev.Data != want {
+			t.Fatalf("got %+v, want %q once", ev, want)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, s.url("/publish"), strings.NewReader(`{"topic":"t"}`+"\n"))
+	req.Header.Set("Content-Type", ndjsonType)
+	req.Header.Set(idempotencyHeader, "whole-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an Idempotency-Key header on a streaming publish: %d, want 400", resp.StatusCode)
+	}
+}

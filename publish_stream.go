@@ -157,6 +157,9 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
+	if r.Header.Get(idempotencyHeader) != "" {
+		return writeError(w, http.StatusBadRequest, errors.New("a streaming publish takes no Idempotency-Key header: give each line its own idempotency_key"))
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", ndjsonType)
 	hdr.Set("Cache-Control", "no-store")
