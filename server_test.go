@@ -8,6 +8,7 @@ package caddysse
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,12 +295,39 @@ func (s *testServer) writeConfig(site string) string {
 http://127.0.0.1:%d {
 %s
 }
-`, s.admin, filepath.Join(s.dir, "data"), s.port, strings.ReplaceAll(site, "{port}", fmt.Sprint(s.port)))
+`, s.admin, filepath.Join(s.dir, "data"), s.port, withTestTransport(strings.ReplaceAll(site, "{port}", fmt.Sprint(s.port))))
 	path := filepath.Join(s.dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
 	return path
+}
+
+// testTransport is the transport the server tests run every hub on:
+// SSE_TEST_TRANSPORT (e.g. "bolt"), else the default. `.ci/run` runs the
+// suite once for each transport.
+func testTransport() string { return cmp.Or(os.Getenv("SSE_TEST_TRANSPORT"), "memory") }
+
+// withTestTransport gives every sse block of a site without a transport
+// of its own the test transport.
+func withTestTransport(site string) string {
+	tr := testTransport()
+	if tr == "memory" || strings.Contains(site, "transport ") {
+		return site
+	}
+	lines := strings.Split(site, "\n")
+	for i, l := range lines {
+		directive := strings.TrimSpace(l)
+		if directive != "sse" && !strings.HasPrefix(directive, "sse ") {
+			continue
+		}
+		if strings.HasSuffix(directive, "{") {
+			lines[i] = l + "\n\ttransport " + tr
+		} else {
+			lines[i] = l + " {\n\ttransport " + tr + "\n}"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (s *testServer) close() {
