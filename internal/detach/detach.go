@@ -122,16 +122,19 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		// the pool closed still needs its last write and its release.
 		batch := make([]*stream, 0, len(subs))
 		for _, s := range subs {
-			batch = append(batch, p.streams[s])
+			if st := p.streams[s]; st != nil {
+				batch = append(batch, st)
+			}
 		}
 		p.mu.Unlock()
 		go p.serveAll(batch)
 		return
 	}
 	for _, s := range subs {
-		st := p.streams[s]
-		st.readyAt = now
-		p.ready = append(p.ready, st)
+		if st := p.streams[s]; st != nil { // nil: ended, nothing more to write
+			st.readyAt = now
+			p.ready = append(p.ready, st)
+		}
 	}
 	p.mu.Unlock()
 	for range min(len(subs), cap(p.wake)) {
