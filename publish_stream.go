@@ -122,14 +122,17 @@ func (d *ndjsonReader) lineBuffered() bool {
 // decodeLine turns one line into a validated event, with the decoder and
 // the checks of a JSON publish.
 func decodeLine(raw []byte, maxSize int) (*Event, error) {
-	events, batch, err := decodeJSON(raw)
+	var o jsonEvent
+	if err := decodeJSONObject(raw, &o); err != nil {
+		if errors.Is(err, errJSONArray) {
+			return nil, errStatus(http.StatusBadRequest, "a line holds one event object, not an array")
+		}
+		return nil, errStatus(http.StatusBadRequest, "%v", err)
+	}
+	e, err := o.event()
 	if err != nil {
 		return nil, errStatus(http.StatusBadRequest, "%v", err)
 	}
-	if batch {
-		return nil, errStatus(http.StatusBadRequest, "a line holds one event object, not an array")
-	}
-	e := events[0]
 	if err := e.Validate(maxSize); err != nil {
 		if errors.As(err, new(errTooLarge)) {
 			return nil, errStatus(http.StatusRequestEntityTooLarge, "%v", err)
