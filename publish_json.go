@@ -2,6 +2,7 @@ package caddysse
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode"
@@ -57,7 +58,14 @@ func decodeJSONEvents(body []byte) (objs []jsonEvent, batch bool, err error) {
 // decodeJSONObject decodes exactly one JSON publish object (or null) into
 // o. An array is refused with errJSONArray.
 func decodeJSONObject(body []byte, o *jsonEvent) error {
-	d := jsonDecoder{in: body}
+	var d jsonDecoder
+	return d.decodeObject(body, o)
+}
+
+// decodeObject is decodeJSONObject with d's scratch buffer, which a
+// streaming publish keeps from line to line.
+func (d *jsonDecoder) decodeObject(body []byte, o *jsonEvent) error {
+	d.in, d.off, d.depth = body, 0, 0
 	d.skipSpace()
 	if d.off < len(d.in) && d.in[d.off] == '[' {
 		return errJSONArray
@@ -74,6 +82,15 @@ type jsonDecoder struct {
 	off   int
 	depth int    // arrays and objects open at off
 	buf   []byte // scratch for unescaped strings and compacted values
+}
+
+// scratch returns d.buf emptied, made at first use large enough for most
+// strings and values of in, as none is longer than in.
+func (d *jsonDecoder) scratch() []byte {
+	if d.buf == nil {
+		d.buf = make([]byte, 0, min(len(d.in), 64<<10))
+	}
+	return d.buf[:0]
 }
 
 // errorf says what is wrong at offset off of the body.
@@ -425,7 +442,7 @@ func (d *jsonDecoder) text(s *string) error {
 		return err
 	}
 	var err error
-	d.buf, err = d.compact(d.buf[:0])
+	d.buf, err = d.compact(d.scratch())
 	*s = string(d.buf)
 	return err
 }
@@ -614,15 +631,34 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+// plainRun returns the index of the first byte from i on that is not
+// plain, or len(in). It tests eight bytes at a time: long strings are
+// mostly plain.
+func plainRun(in []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(in); i += 8 {
+		x := binary.LittleEndian.Uint64(in[i:])
+		quote, backslash := x^(ones*'"'), x^(ones*'\\')
+		// The high bit of a byte is set in these terms when the byte is a
+		// control character, a quote, a backslash or not ASCII; exactly
+		// when, as far as telling whether any byte is.
+		if ((x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash|x)&highs != 0 {
+			break
+		}
+	}
+	for i < len(in) && plain[in[i]] {
+		i++
+	}
+	return i
+}
+
 // str consumes the string at off and returns its value: a part of the
 // input if it holds no escapes, else d.buf, valid until the next call.
 func (d *jsonDecoder) str() ([]byte, error) {
 	start := d.off + 1
 	i := start
 	for {
-		for i < len(d.in) && plain[d.in[i]] {
-			i++
-		}
+		i = plainRun(d.in, i)
 		if i >= len(d.in) {
 			d.off = i
 			return nil, d.unexpected("'\"' to end the string")
@@ -660,13 +696,11 @@ func (d *jsonDecoder) validRune(i int) (int, error) {
 // unescape continues str at off, the first backslash of the string that
 // starts at start, decoding into d.buf.
 func (d *jsonDecoder) unescape(start int) ([]byte, error) {
-	b := append(d.buf[:0], d.in[start:d.off]...)
+	b := append(d.scratch(), d.in[start:d.off]...)
 	i := d.off
 	for {
 		run := i
-		for i < len(d.in) && plain[d.in[i]] {
-			i++
-		}
+		i = plainRun(d.in, i)
 		b = append(b, d.in[run:i]...)
 		if i >= len(d.in) {
 			d.off = i
@@ -767,9 +801,7 @@ func hex4(in []byte, i int) (r rune, ok bool) {
 func (d *jsonDecoder) skipString() error {
 	i := d.off + 1
 	for {
-		for i < len(d.in) && plain[d.in[i]] {
-			i++
-		}
+		i = plainRun(d.in, i)
 		if i >= len(d.in) {
 			d.off = i
 			return d.unexpected("'\"' to end the string")

@@ -476,3 +476,23 @@ func legacyFieldOf(key string) string {
 	}
 	panic("legacyDecode accepted an unknown field " + string(name))
 }
+
+// plainRun, eight bytes at a time, stops where a byte-by-byte scan stops:
+// every byte value at every position of a 20-byte run of plain ones.
+func TestPlainRun(t *testing.T) {
+	for c := range 256 {
+		for pos := range 20 {
+			in := bytes.Repeat([]byte{'a'}, 20)
+			in[pos] = byte(c)
+			want := 0
+			for want < len(in) && plain[in[want]] {
+				want++
+			}
+			for start := range pos + 1 {
+				if got := plainRun(in, start); got != want {
+					t.Fatalf("byte %#x at %d, from %d: plainRun %d, want %d", c, pos, start, got, want)
+				}
+			}
+		}
+	}
+}
