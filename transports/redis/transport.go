@@ -57,8 +57,8 @@ const deliveryTimeout = time.Second
 
 // streamState is what stateScript reports.
 type streamState struct {
-	epoch  string
-	start  streamID // where the epoch began
+	epoch   string
+	start   streamID // where the epoch began
 	last    streamID // the stream's last id
 	length  int64
 	trimmed streamID // the newest id trimmed
