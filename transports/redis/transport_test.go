@@ -160,8 +160,8 @@ func TestAppendIsDeliveredInStreamOrder(t *testing.T) {
 		t.Fatalf("delivered %d events, want %d", len(got), len(acked))
 	}
 	for i, e := range got {
-		if e != acked[i] {
-			t.Errorf("event %d: delivered %q, acked %q: a node delivers its own appends as appended", i, e.ID, acked[i].ID)
+		if e.ID != acked[i].ID || e.Data != acked[i].Data {
+			t.Errorf("event %d: delivered %q (%q), acked %q (%q)", i, e.ID, e.Data, acked[i].ID, acked[i].Data)
 		}
 		if i > 0 && e.Seq <= got[i-1].Seq {
 			t.Errorf("Seq does not grow: %d after %d", e.Seq, got[i-1].Seq)
