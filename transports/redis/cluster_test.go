@@ -111,6 +111,17 @@ func TestClusterRedisCrash(t *testing.T) {
 	waitUntil(t, "20 acks before the crash", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 20 })
 	r.kill()
 	waitUntil(t, "publishes refused with 503 while redis is down", func() bool { mu.Lock(); defer mu.Unlock(); return unavailable >= 5 })
+	// Meanwhile a client resuming from an older id learns that the node
+	// cannot replay, and one without an id is served.
+	mu.Lock()
+	older := acked[0]
+	mu.Unlock()
+	resumed := b.subscribe("steady", older)
+	var data struct{ Reason string }
+	if e := resumed.next(); e.name != "reset" || json.Unmarshal([]byte(e.data), &data) != nil || data.Reason != "unknown" {
+		t.Errorf("resuming while redis is down: %+v, want a reset (unknown)", e)
+	}
+	b.subscribe("steady", "")
 	r.restart()
 	mu.Lock()
 	before := len(acked)
