@@ -34,9 +34,11 @@ func init() {
 type Transport struct {
 	// URL is the Redis server: redis://[[user]:password@]host[:port][/db],
 	// rediss:// for TLS, or unix:///path/to/socket, with go-redis's query
-	// options (dial_timeout, read_timeout, pool_size, ...). With
-	// master_name, its host is a Sentinel. Placeholders such as
-	// {env.REDIS_URL} are replaced. Required.
+	// options (dial_timeout, read_timeout, pool_size, ...). Commands are
+	// not retried unless max_retries is given: a publish retried after a
+	// timeout might be stored twice. With master_name, its host is a
+	// Sentinel. Placeholders such as {env.REDIS_URL} are replaced.
+	// Required.
 	URL string `json:"url,omitempty"`
 	// Addresses are more host:port addresses beside the URL's: the other
 	// seed nodes of a Redis Cluster, or the other Sentinels. Several
@@ -111,6 +113,12 @@ func (t *Transport) Provision(caddy.Context) error {
 		MasterName:   t.MasterName,
 
 		IsClusterMode: t.Cluster,
+	}
+	if u.MaxRetries == 0 {
+		// A script retried after a timeout may already have run: its
+		// events would be stored twice. Publishers retry instead, with
+		// an Idempotency-Key, and the reader retries on its own.
+		u.MaxRetries = -1
 	}
 	if opt.Network == "unix" {
 		path := opt.Addr
