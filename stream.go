@@ -30,10 +30,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}()
 
 	setStreamHeaders(w, h.Compress == "on")
-	enc := h.streamEncoding(w, r)
-	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
-	out.enc = enc
+	out.enc = h.streamEncoding(w, r)
+	w.WriteHeader(http.StatusOK)
 	if err := out.send(hub.Batch{Head: h.opening(sub), Events: sub.Replay}); err != nil {
 		sub.Close(hub.ReasonWriteFailed)
 		return nil
