@@ -61,7 +61,16 @@ func (c Codec) encode(p []byte) []byte {
 	if c == Zstd {
 		return zstdEncoder().EncodeAll(p, make([]byte, 0, len(p)/2+32))
 	}
-	return deflateSegment(p)
+	return deflateSegment(p, 0)
+}
+
+// encodeEvent is how an event's wire bytes are cached in the codec
+// (hub.Event.Encoded).
+func (c Codec) encodeEvent(wire []byte) []byte {
+	if c == Gzip {
+		return gzipPiece(wire)
+	}
+	return c.encode(wire)
 }
 
 // Negotiate picks, among offer, the codec the Accept-Encoding header
@@ -145,8 +154,11 @@ func (s *Stream) Append(bufs [][]byte, head []byte, events []*hub.Event, tail []
 			bufs = append(bufs, e.Wire())
 			continue
 		}
-		bufs = append(bufs, e.Encoded(s.codec.slot(), s.codec.encode))
-		s.carried(e.Wire())
+		b := e.Encoded(s.codec.slot(), s.codec.encodeEvent)
+		if s.codec == Gzip {
+			b = s.splitGzipPiece(b, len(e.Wire()))
+		}
+		bufs = append(bufs, b)
 	}
 	bufs = s.appendOwn(bufs, tail)
 	if end && s.codec == Gzip {
@@ -195,10 +207,11 @@ var deflaters = sync.Pool{New: func() any {
 }}
 
 // deflateSegment compresses p into raw deflate blocks ended by a sync
-// flush: byte-aligned, not final, and referring to nothing before it.
-func deflateSegment(p []byte) []byte {
+// flush: byte-aligned, not final, and referring to nothing before it. The
+// result has room for extra more bytes.
+func deflateSegment(p []byte, extra int) []byte {
 	var buf bytes.Buffer
-	buf.Grow(len(p)/2 + 32)
+	buf.Grow(len(p)/2 + 32 + extra)
 	w := deflaters.Get().(*flate.Writer)
 	w.Reset(&buf)
 	// Writes to a bytes.Buffer cannot fail.
