@@ -48,7 +48,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    transport       memory | bolt <path> [{ ... }] | <module> ...
 //	    idempotency     <duration>
 //	    stats_topic     <topic> [<interval>]
-//	    compress        on|off
+//	    compress        off|gzip|zstd|auto|on
 //	    jwt {
 //	        alg      <alg>
 //	        key      <secret> | key_file <path>

@@ -220,6 +220,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{Compress: "on"},
 		},
 		{
+			name:  "compress auto",
+			input: "sse {\n\tcompress auto\n}",
+			want:  Handler{Compress: "auto"},
+		},
+		{
 			name:  "compress is judged at validation, not parsed",
 			input: "sse {\n\tcompress maybe\n}",
 			want:  Handler{Compress: "maybe"},

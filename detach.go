@@ -8,13 +8,15 @@ import (
 
 	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddy-sse/caddy-sse/internal/detach"
+	"github.com/caddy-sse/caddy-sse/internal/sseenc"
 )
 
 // An HTTP/1.1 stream, plain or over TLS, is detached from its request once
 // its opening is flushed: the connection is hijacked, the serving goroutine
 // returns, and the hub's writer pool (internal/detach) writes its events
-// from then on. HTTP/2, HTTP/3 and encoded streams keep their goroutine
-// (stream.go).
+// from then on. HTTP/2, HTTP/3 and streams Caddy's encode compresses keep
+// their goroutine (stream.go); the module's own compression travels with
+// enc.
 
 // rawConnKey is the context key under which the connection a request came
 // on is stored, by the ConnContext hook registered in Provision.
@@ -31,8 +33,8 @@ func storeRawConn(ctx context.Context, c net.Conn) context.Context {
 // detach hijacks an eligible stream and hands it to the hub's writer pool,
 // with leave to run when it ends. It reports false, having changed nothing,
 // when the stream must stay on its goroutine.
-func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *hub.Subscriber, leave func()) bool {
-	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || w.Header().Get("Content-Encoding") != "" {
+func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *hub.Subscriber, enc sseenc.Stream, leave func()) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || w.Header().Get("Content-Encoding") != enc.Codec().String() {
 		return false
 	}
 	conn, _ := r.Context().Value(rawConnKey{}).(net.Conn)
@@ -53,6 +55,7 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *hub.Subscr
 	err = pool.Serve(sub, detach.Stream{
 		Conn:         conn,
 		WriteTimeout: time.Duration(h.WriteTimeout),
+		Encoding:     enc,
 		Ended: func(sent detach.Totals) {
 			leave()
 			logStreamEnd(logger, sub, sent)

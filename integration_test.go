@@ -649,7 +649,7 @@ func TestServerEncode(t *testing.T) {
 	}
 }
 
-// TestServerCompressInvalid: a compress value other than on or off is
+// TestServerCompressInvalid: a compress value other than the modes is
 // refused when the config is validated, Caddyfile or JSON alike.
 func TestServerCompressInvalid(t *testing.T) {
 	out, err := runCaddy(t, "validate", `
@@ -657,7 +657,7 @@ func TestServerCompressInvalid(t *testing.T) {
 		compress maybe
 	}
 `)
-	if err == nil || !strings.Contains(out, `compress \"maybe\": want on or off`) && !strings.Contains(out, `compress "maybe": want on or off`) {
+	if err == nil || !strings.Contains(out, `compress \"maybe\": want off, gzip, zstd, auto or on`) && !strings.Contains(out, `compress "maybe": want off, gzip, zstd, auto or on`) {
 		t.Errorf("want a validation error for compress maybe, got %v:\n%s", err, out)
 	}
 }

@@ -151,12 +151,17 @@ type Handler struct {
 	// public and to publish. Default: none (no token is checked).
 	JWT *JWT `json:"jwt,omitempty"`
 
-	// Compress is "on" to let Caddy's encode handler compress streams, or
-	// "off" to send them with Cache-Control: no-transform, which encode
-	// honours. Each compressed stream keeps its own encoder while it is
-	// open, idle or not: about 75 KB for gzip and 475 KB for zstd, against
-	// about 4 KB for a whole uncompressed plain HTTP/1.1 stream. Default:
-	// "off".
+	// Compress chooses how streams are compressed. "gzip", "zstd" and
+	// "auto" (zstd, else gzip) make the module compress them itself, for
+	// clients whose Accept-Encoding accepts it (others get them as they
+	// are): each event is compressed once and its bytes are shared by
+	// every stream, so an idle compressed stream costs what an
+	// uncompressed one does; streams keep Cache-Control: no-transform, so
+	// Caddy's encode leaves them alone. "on" lets encode compress them
+	// instead, with an encoder of each stream's own while it is open, idle
+	// or not: about 75 KB for gzip and 475 KB for zstd, against about 4 KB
+	// for a whole uncompressed plain HTTP/1.1 stream. "off" sends them
+	// uncompressed, with no-transform. Default: "off".
 	Compress string `json:"compress,omitempty"`
 
 	hub   *hub.Hub
@@ -295,8 +300,8 @@ func (h *Handler) Validate() error {
 	if h.invalid != nil {
 		return h.invalid
 	}
-	if h.Compress != "" && h.Compress != "on" && h.Compress != "off" {
-		return fmt.Errorf("compress %q: want on or off", h.Compress)
+	if _, own := compressOffers[h.Compress]; !own && h.Compress != "" && h.Compress != "on" && h.Compress != "off" {
+		return fmt.Errorf("compress %q: want off, gzip, zstd, auto or on", h.Compress)
 	}
 	for _, t := range h.Topics {
 		if err := hub.CheckSelector(t); err != nil {

@@ -468,6 +468,9 @@ type stream struct {
 	// without data, or a blank line of its own. Browsers ignore them, but
 	// go-sse, r3labs/sse and fetch-event-source dispatch empty messages.
 	strayBlanks atomic.Int64
+	// err is why reading ended, nil at the body's clean end; it is set
+	// before events is closed.
+	err error
 }
 
 // subscribe opens a stream; header pairs are added to the request.
@@ -518,7 +521,12 @@ func (st *stream) close() {
 // comments; the channel is closed when the stream ends.
 func (st *stream) read() {
 	defer close(st.events)
-	sc := bufio.NewScanner(io.TeeReader(st.resp.Body, st.raw))
+	body, err := decodedBody(st.resp)
+	if err != nil {
+		st.err = err
+		return
+	}
+	sc := bufio.NewScanner(io.TeeReader(body, st.raw))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var ev sseEvent
 	var data []string
@@ -551,6 +559,7 @@ func (st *stream) read() {
 			st.lastRetry.Store(value)
 		}
 	}
+	st.err = sc.Err()
 }
 
 // next returns the next event or comment, failing after a while.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/internal/sseenc"
 )
 
 // subscribe serves a GET as an event stream until the client leaves, the
@@ -16,7 +17,7 @@ import (
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	sub, leave, err := h.join(r, h.Buffer)
 	if errors.Is(err, errStopped) {
-		return h.redirectStream(w)
+		return h.redirectStream(w, r)
 	}
 	if err != nil {
 		return writeError(w, 0, err)
@@ -29,14 +30,15 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}()
 
 	setStreamHeaders(w, h.Compress == "on")
-	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
-	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
+	out.enc = h.streamEncoding(w, r)
+	w.WriteHeader(http.StatusOK)
+	if err := out.send(hub.Batch{Head: h.opening(sub), Events: sub.Replay}); err != nil {
 		sub.Close(hub.ReasonWriteFailed)
 		return nil
 	}
 	sub.Wrote(time.Now())
-	if h.detach(w, r, sub.Subscriber, leave) {
+	if h.detach(w, r, sub.Subscriber, out.enc, leave) {
 		detached = true
 		return nil
 	}
@@ -50,7 +52,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		b := sub.Take(batch[:0])
-		err := out.send(b.Head, b.Events, b.Tail)
+		err := out.send(b)
 		clear(b.Events)
 		batch = b.Events
 		if b.Closed {
@@ -111,17 +113,22 @@ func (h *Handler) join(r *http.Request, queue int) (sub *hub.Subscription, leave
 // shutting down: a stream holding only a retry line, which tells the client
 // to reconnect soon and lands it on the current config. An error status
 // would make EventSource give up for good.
-func (h *Handler) redirectStream(w http.ResponseWriter) error {
+func (h *Handler) redirectStream(w http.ResponseWriter, r *http.Request) error {
 	setStreamHeaders(w, h.Compress == "on")
+	enc := h.streamEncoding(w, r)
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(hub.RetrySoon())
-	return err
+	for _, b := range enc.Append(nil, hub.RetrySoon(), nil, nil, true) {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setStreamHeaders sets the headers of an event stream. Unless compress is
 // set, no-transform keeps Caddy's encode handler (and proxies) from
 // compressing it: an encoder per idle stream costs far more than the
-// stream itself.
+// stream itself. The module's own compression (compress.go) keeps it too.
 func setStreamHeaders(w http.ResponseWriter, compress bool) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -193,6 +200,8 @@ type streamWriter struct {
 	timeout time.Duration
 	timer   *time.Timer   // fires cut; stopped between sends
 	cut     chan struct{} // closed once the timer has cut a write off
+	enc     sseenc.Stream // the stream's content encoding
+	bufs    [][]byte      // reused by write
 }
 
 // errWriteTimeout reports a send cut off by the write timeout.
@@ -211,15 +220,16 @@ func newStreamWriter(w http.ResponseWriter, timeout time.Duration) *streamWriter
 	return sw
 }
 
-// send writes head, the events' shared encodings and tail, then flushes
-// once. After a send that timed out the stream is unusable; the caller
-// ends it. No timer callback runs once send has returned.
-func (sw *streamWriter) send(head []byte, events []*hub.Event, tail []byte) error {
+// send writes a batch: its head, the events' shared encodings and its
+// tail, and the end of the encoded stream when the batch closes it, then
+// flushes once. After a send that timed out the stream is unusable; the
+// caller ends it. No timer callback runs once send has returned.
+func (sw *streamWriter) send(b hub.Batch) error {
 	if sw.timer == nil {
-		return sw.write(head, events, tail)
+		return sw.write(b)
 	}
 	sw.timer.Reset(sw.timeout)
-	err := sw.write(head, events, tail)
+	err := sw.write(b)
 	if !sw.timer.Stop() {
 		<-sw.cut // the deadline is set: the stream cannot be written again
 		return errWriteTimeout
@@ -227,19 +237,11 @@ func (sw *streamWriter) send(head []byte, events []*hub.Event, tail []byte) erro
 	return err
 }
 
-func (sw *streamWriter) write(head []byte, events []*hub.Event, tail []byte) error {
-	if len(head) > 0 {
-		if _, err := sw.w.Write(head); err != nil {
-			return err
-		}
-	}
-	for _, e := range events {
-		if _, err := sw.w.Write(e.Wire()); err != nil {
-			return err
-		}
-	}
-	if len(tail) > 0 {
-		if _, err := sw.w.Write(tail); err != nil {
+func (sw *streamWriter) write(b hub.Batch) error {
+	sw.bufs = sw.enc.Append(sw.bufs[:0], b.Head, b.Events, b.Tail, b.Closed)
+	defer clear(sw.bufs)
+	for _, p := range sw.bufs {
+		if _, err := sw.w.Write(p); err != nil {
 			return err
 		}
 	}

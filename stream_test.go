@@ -75,7 +75,7 @@ func TestStreamWriterTimeout(t *testing.T) {
 	w := newDeadlineWriter()
 	out := newStreamWriter(w, timeout)
 	for range 3 {
-		if err := out.send([]byte(": hb\n"), []*hub.Event{ev}, nil); err != nil {
+		if err := out.send(hub.Batch{Head: []byte(": hb\n"), Events: []*hub.Event{ev}}); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 	}
@@ -86,7 +86,7 @@ func TestStreamWriterTimeout(t *testing.T) {
 
 	w.block = true
 	start := time.Now()
-	err := out.send(nil, []*hub.Event{ev}, nil)
+	err := out.send(hub.Batch{Events: []*hub.Event{ev}})
 	if !errors.Is(err, errWriteTimeout) {
 		t.Fatalf("blocked send: %v, want errWriteTimeout", err)
 	}
@@ -103,7 +103,7 @@ func TestStreamWriterTimeout(t *testing.T) {
 func TestStreamWriterNoTimeout(t *testing.T) {
 	w := newDeadlineWriter()
 	out := newStreamWriter(w, 0)
-	if err := out.send([]byte("data: x\n\n"), nil, nil); err != nil || len(w.setDeadlines()) != 0 {
+	if err := out.send(hub.Batch{Head: []byte("data: x\n\n")}); err != nil || len(w.setDeadlines()) != 0 {
 		t.Fatalf("send: %v, deadlines %v", err, w.setDeadlines())
 	}
 }

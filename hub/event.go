@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -37,9 +38,10 @@ type Event struct {
 	// hub's idempotency window a no-op answered with the first one's ack.
 	IdempotencyKey string
 
-	wire   []byte
-	queued int  // local subscribers it was queued to, set on delivery
-	repeat bool // see Repeat
+	wire    []byte
+	encoded [EncodedSlots]atomic.Pointer[[]byte] // see Encoded
+	queued  int                                  // local subscribers it was queued to, set on delivery
+	repeat  bool                                 // see Repeat
 }
 
 // Ack is what a publisher is told of a stored event.
@@ -73,6 +75,27 @@ func (e *Event) Wire() []byte {
 		e.wire = AppendEvent(nil, e.ID, e.Name, e.Data, e.Retry)
 	}
 	return e.wire
+}
+
+// EncodedSlots is how many content encodings of its wire form an event
+// can cache (see Encoded).
+const EncodedSlots = 2
+
+// Encoded returns the event's wire form as encode turns it into a content
+// encoding, computed on first use and kept under slot (below EncodedSlots,
+// one per encoding), so that every stream sending the event in that
+// encoding shares the same bytes. Streams may ask concurrently: encode must
+// then be deterministic, as racing callers may each run it and one result
+// is kept for all.
+func (e *Event) Encoded(slot int, encode func(wire []byte) []byte) []byte {
+	if p := e.encoded[slot].Load(); p != nil {
+		return *p
+	}
+	b := encode(e.Wire())
+	if e.encoded[slot].CompareAndSwap(nil, &b) {
+		return b
+	}
+	return *e.encoded[slot].Load()
 }
 
 // AppendEvent appends the SSE framing of one event to buf: the id, the event

@@ -151,7 +151,8 @@ func TestEventValidate(t *testing.T) {
 		{"data over max", Event{Topics: []string{"a"}, Data: strings.Repeat("x", max+1)}, "over max_event_size"},
 		{"negative retry", Event{Topics: []string{"a"}, Retry: -time.Millisecond}, "negative"},
 	}
-	for _, tt := range tests {
+	for i := range tests {
+		tt := &tests[i] // an Event must not be copied
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.e.Validate(max)
 			if tt.wantErr == "" {
@@ -210,7 +211,8 @@ func TestEventSizeCountsTheEncoding(t *testing.T) {
 		{"topics count", Event{Topics: topics, Data: "x"}, len("data: x\n\n") + MaxTopics*MaxTopicLen},
 		{"connection only", Event{Connection: "c1", Data: "x"}, len("data: x\n\n")},
 	}
-	for _, tt := range tests {
+	for i := range tests {
+		tt := &tests[i]
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.e.size(); got != tt.want {
 				t.Fatalf("size() = %d, want %d", got, tt.want)

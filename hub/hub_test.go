@@ -120,7 +120,8 @@ func TestHubFanOut(t *testing.T) {
 		{"exclude a non-subscriber", Event{Topics: []string{"sport"}, Exclude: "news"}, []string{"all", "multi", "sport", "two"}},
 		{"connection and exclude the same", Event{Connection: "all", Exclude: "all"}, nil},
 	}
-	for _, tt := range tests {
+	for i := range tests {
+		tt := &tests[i] // an Event must not be copied
 		t.Run(tt.name, func(t *testing.T) {
 			e, n := hubtestPublish(t, h, &tt.e)
 			if n != len(tt.want) {

@@ -10,8 +10,9 @@
 #
 # Scenarios named *-tls-* reach Caddy over https (tls internal) or naivehub
 # -tls (self-signed); *-gzip, *-zstd-gzip and *-encode-off reach a Caddy site
-# behind encode, with compress on (the first two) or by default; those are
-# Caddy-only.
+# behind encode, with compress on (the first two) or by default; *-sse-gzip
+# and *-sse-zstd one where the module compresses (compress gzip, zstd);
+# those are Caddy-only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-3}
@@ -77,6 +78,26 @@ http://127.0.0.1:8094 {
 		publish
 	}
 }
+http://127.0.0.1:8095 {
+	encode zstd gzip
+	sse /events {
+		buffer 4096
+		compress gzip
+	}
+	sse /publish {
+		publish
+	}
+}
+http://127.0.0.1:8096 {
+	encode zstd gzip
+	sse /events {
+		buffer 4096
+		compress zstd
+	}
+	sse /publish {
+		publish
+	}
+}
 CADDY
 
 hub=${HUB:-caddy}
@@ -102,6 +123,10 @@ declare -A scenarios=(
 	[idle-5k-gzip]="$(at http://127.0.0.1:8092) -compress gzip -scenario idle -subscribers 5000 -idle 10s"
 	[idle-5k-zstd-gzip]="$(at http://127.0.0.1:8093) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
 	[idle-5k-encode-off]="$(at http://127.0.0.1:8094) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-sse-gzip]="$(at http://127.0.0.1:8095) -compress gzip -scenario idle -subscribers 5000 -idle 10s"
+	[idle-5k-sse-zstd]="$(at http://127.0.0.1:8096) -compress zstd,gzip -scenario idle -subscribers 5000 -idle 10s"
+	[flat-1k-sse-gzip]="$(at http://127.0.0.1:8095) -compress gzip -scenario flat -subscribers 1000 -publishers 16 -duration 10s"
+	[flat-1k-sse-zstd]="$(at http://127.0.0.1:8096) -compress zstd,gzip -scenario flat -subscribers 1000 -publishers 16 -duration 10s"
 	[fanout-10k-tls-h2]="$tls -proto h2 -scenario fanout -subscribers 10000 -duration 20s"
 	[idle-5k-tls-h3]="$tls -proto h3 -scenario idle -subscribers 5000 -idle 10s"
 	[fanout-10k-tls-h3]="$tls -proto h3 -scenario fanout -subscribers 10000 -duration 20s"

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/internal/sseenc"
 )
 
 // Totals count what the pool wrote to one stream.
@@ -39,6 +40,9 @@ type Stream struct {
 	Conn net.Conn
 	// WriteTimeout bounds a write to a client that stopped reading.
 	WriteTimeout time.Duration
+	// Encoding is the stream's content encoding, as far as the stream
+	// got before it was taken over; its zero value sends it as it is.
+	Encoding sseenc.Stream
 	// Ended runs once the stream ended and its connection is closed, with
 	// what the pool wrote to it.
 	Ended func(Totals)
@@ -236,16 +240,19 @@ func (p *Pool) Close() {
 
 // writeScratch is a worker's reusable memory for framing writes.
 type writeScratch struct {
-	bufs   net.Buffers
-	size   [20]byte
-	joined []byte // a TLS write, in one piece
+	bufs    net.Buffers
+	payload [][]byte
+	size    [20]byte
+	joined  []byte // a TLS write, in one piece
 }
 
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
 // chunked body that net/http started.
 func (p *Pool) serve(st *stream, sc *writeScratch) {
 	b := st.sub.Take(st.scratch[:0])
-	bufs := chunk(sc.bufs[:0], sc.size[:0], b)
+	sc.payload = st.Encoding.Append(sc.payload[:0], b.Head, b.Events, b.Tail, b.Closed)
+	bufs := chunk(sc.bufs[:0], sc.size[:0], sc.payload, b.Closed)
+	clear(sc.payload)
 	sc.bufs = bufs[:0]
 	batch := Totals{Events: len(b.Events), Bytes: buffersLen(bufs)}
 	clear(b.Events)
@@ -349,27 +356,19 @@ func writeTLS(st *stream, bufs net.Buffers, joined *[]byte) (done bool, err erro
 }
 
 // chunk frames a write as one HTTP/1.1 chunk, appended to bufs: size line
-// (formatted into sizeBuf), the batch's head, events and tail, CRLF; and
-// the last chunk when the stream ends.
-func chunk(bufs net.Buffers, sizeBuf []byte, b hub.Batch) net.Buffers {
-	size := len(b.Head) + len(b.Tail)
-	for _, e := range b.Events {
-		size += len(e.Wire())
+// (formatted into sizeBuf), the payload (the batch as the stream's
+// encoding sends it), CRLF; and the last chunk when the stream ends.
+func chunk(bufs net.Buffers, sizeBuf []byte, payload [][]byte, closed bool) net.Buffers {
+	size := 0
+	for _, p := range payload {
+		size += len(p)
 	}
 	if size > 0 {
 		bufs = append(bufs, append(strconv.AppendInt(sizeBuf, int64(size), 16), '\r', '\n'))
-		if len(b.Head) > 0 {
-			bufs = append(bufs, b.Head)
-		}
-		for _, e := range b.Events {
-			bufs = append(bufs, e.Wire())
-		}
-		if len(b.Tail) > 0 {
-			bufs = append(bufs, b.Tail)
-		}
+		bufs = append(bufs, payload...)
 		bufs = append(bufs, crlf)
 	}
-	if b.Closed {
+	if closed {
 		bufs = append(bufs, lastChunk)
 	}
 	return bufs

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/internal/sseenc"
 )
 
 func TestConsume(t *testing.T) {
@@ -125,7 +126,8 @@ func TestChunkFraming(t *testing.T) {
 	for _, closed := range []bool{false, true} {
 		b.Closed = closed
 		var got []byte
-		for _, part := range chunk(nil, nil, b) {
+		var identity sseenc.Stream
+		for _, part := range chunk(nil, nil, identity.Append(nil, b.Head, b.Events, b.Tail, closed), closed) {
 			got = append(got, part...)
 		}
 		want := framed
