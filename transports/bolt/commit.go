@@ -31,7 +31,11 @@ func (s *store) Append(ctx context.Context, events []*hub.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{events: events, done: make(chan struct{})}
+	return s.enqueue(&request{events: events, done: make(chan struct{})})
+}
+
+// enqueue hands r to the committer and waits for its commit.
+func (s *store) enqueue(r *request) error {
 	s.qmu.Lock()
 	if s.closed {
 		s.qmu.Unlock()
@@ -78,7 +82,7 @@ func (s *store) commit(batch []*request) {
 	s.mu.RLock()
 	ret, trimDue := s.retention, s.trimDue
 	s.mu.RUnlock()
-	now := time.Now()
+	now := s.now()
 	s.keys.SetWindow(ret.Idempotency)
 	// One call for the whole batch: a key repeated by two Appends of the
 	// batch is stored once.
@@ -181,15 +185,14 @@ func (s *store) write(tx *bbolt.Tx, base tally, fresh []*hub.Event, now time.Tim
 			return base, nil, err
 		}
 	}
-	var buf []byte
+	// Put keeps the slices it is given until the commit: one each.
 	for i, e := range stored {
 		if i < excess { // the history is smaller than the batch
 			dropped = append(dropped, droppedEvent{e, e.Seq})
 			t.trimmed = e.Seq
 			continue
 		}
-		buf = appendRecord(buf[:0], e)
-		if err := events.Put(seqKey(e.Seq), buf); err != nil {
+		if err := events.Put(seqKey(e.Seq), appendRecord(nil, e)); err != nil {
 			return base, nil, err
 		}
 		t.events++
@@ -213,7 +216,7 @@ func (s *store) write(tx *bbolt.Tx, base tally, fresh []*hub.Event, now time.Tim
 	if ret.Idempotency > 0 {
 		for _, e := range fresh {
 			if e.IdempotencyKey != "" {
-				if err := keys.Put(seqKey(e.Seq), appendKeyRecord(buf[:0], now, e.IdempotencyKey)); err != nil {
+				if err := keys.Put(seqKey(e.Seq), appendKeyRecord(nil, now, e.IdempotencyKey)); err != nil {
 					return base, nil, err
 				}
 				t.keys++

@@ -26,6 +26,7 @@ type store struct {
 	epoch   string
 	deliver func([]*hub.Event)
 	logger  *zap.Logger
+	now     func() time.Time
 
 	// Touched only by the committer (and by Open before it starts).
 	keys    *hub.Keys
@@ -60,6 +61,11 @@ type tally struct {
 // lockTimeout for a process that holds it. A new file gets a new epoch;
 // an existing one keeps its epoch, sequence, history and idempotency keys.
 func Open(path string, lockTimeout time.Duration, cfg hub.TransportConfig) (hub.Transport, error) {
+	return open(path, lockTimeout, cfg, time.Now)
+}
+
+// open is Open with a clock.
+func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, now func() time.Time) (*store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt transport: creating the directory of %s: %w", path, err)
 	}
@@ -84,6 +90,7 @@ func Open(path string, lockTimeout time.Duration, cfg hub.TransportConfig) (hub.
 		db:        db,
 		path:      path,
 		deliver:   cfg.Deliver,
+		now:       now,
 		logger:    logger.With(zap.String("bolt_file", path)),
 		keys:      hub.NewKeys(cfg.Retention.Idempotency),
 		wake:      make(chan struct{}, 1),
@@ -91,7 +98,7 @@ func Open(path string, lockTimeout time.Duration, cfg hub.TransportConfig) (hub.
 		retention: cfg.Retention,
 		dropped:   hub.NewDroppedTopics(hub.DroppedTopicsKept),
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error { return s.load(tx, time.Now()) }); err != nil {
+	if err := db.Update(func(tx *bbolt.Tx) error { return s.load(tx, now()) }); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("reading bolt file %s: %w", path, err)
 	}
@@ -193,7 +200,7 @@ func (s *store) Replay(ctx context.Context, after string, selectors []string) (h
 	defer func() { _ = tx.Rollback() }()
 	var cutoff time.Time
 	if maxAge > 0 {
-		cutoff = time.Now().Add(-maxAge)
+		cutoff = s.now().Add(-maxAge)
 	}
 	var out []*hub.Event
 	c := tx.Bucket(bucketEvents).Cursor()
@@ -229,14 +236,14 @@ func (s *store) Head(context.Context) (hub.Position, error) {
 	return hub.Position{ID: hub.FormatID(s.epoch, s.tally.seq), Seq: s.tally.seq}, nil
 }
 
-// Configure applies the retention at once, by a commit of its own (which
-// trims the history and the keys if they now exceed it).
+// Configure applies the retention at once: it returns after a commit of
+// its own trimmed the history and the keys to it.
 func (s *store) Configure(r hub.Retention) {
 	s.mu.Lock()
 	s.retention = r
 	s.trimDue = true
 	s.mu.Unlock()
-	s.signal()
+	_ = s.enqueue(&request{done: make(chan struct{})}) // fails only once closed
 }
 
 func (s *store) Len() int {
