@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,6 +40,7 @@ type opened struct {
 	mu    sync.Mutex
 	got   []*hub.Event // every delivered event, in delivery order
 	calls int          // Deliver calls
+	file  *os.File     // the file bolt opened
 }
 
 func (o *opened) deliver(events []*hub.Event) {
@@ -63,7 +65,14 @@ func openAt(t *testing.T, path string, ret hub.Retention, clk *clock) *opened {
 	if clk != nil {
 		now = clk.Now
 	}
-	s, err := open(path, 200*time.Millisecond, hub.TransportConfig{Hub: "test", Retention: ret, Deliver: o.deliver}, now)
+	s, err := open(path, 200*time.Millisecond, hub.TransportConfig{Hub: "test", Retention: ret, Deliver: o.deliver}, hooks{
+		now: now,
+		openFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			o.file = f
+			return f, err
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

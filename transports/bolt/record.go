@@ -144,3 +144,15 @@ func readKeyRecord(v []byte) (time.Time, string, error) {
 	}
 	return at, string(v[8:]), nil
 }
+
+// SizeBound is the most a file holding history events of eventSize bytes
+// of data each grows to, with idempotency keys for none of them: four
+// times the records (a record is the data and topics plus about 48 bytes
+// of key, header and page overhead), because pages written by a commit
+// are freed only for the next but one, and because bolt grows the file in
+// powers of two up to 16 MiB; plus 64 KiB of fixed pages (meta, root,
+// free list). Each idempotency key remembered adds its length plus about
+// 32 bytes, times the same four.
+func SizeBound(history, eventSize int) int64 {
+	return 4*int64(history)*int64(eventSize+48) + 64<<10
+}

@@ -61,11 +61,18 @@ type tally struct {
 // lockTimeout for a process that holds it. A new file gets a new epoch;
 // an existing one keeps its epoch, sequence, history and idempotency keys.
 func Open(path string, lockTimeout time.Duration, cfg hub.TransportConfig) (hub.Transport, error) {
-	return open(path, lockTimeout, cfg, time.Now)
+	return open(path, lockTimeout, cfg, hooks{now: time.Now})
 }
 
-// open is Open with a clock.
-func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, now func() time.Time) (*store, error) {
+// hooks are what tests replace: the clock, and how the file is opened
+// (nil: os.OpenFile).
+type hooks struct {
+	now      func() time.Time
+	openFile func(string, int, os.FileMode) (*os.File, error)
+}
+
+// open is Open with hooks.
+func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, h hooks) (*store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt transport: creating the directory of %s: %w", path, err)
 	}
@@ -75,6 +82,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, now f
 		// commit; the file is small enough that rebuilding it is quick.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
+		OpenFile:       h.openFile,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("bolt file %s is in use by another process (or another hub): not released within %v", path, lockTimeout)
@@ -90,7 +98,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, now f
 		db:        db,
 		path:      path,
 		deliver:   cfg.Deliver,
-		now:       now,
+		now:       h.now,
 		logger:    logger.With(zap.String("bolt_file", path)),
 		keys:      hub.NewKeys(cfg.Retention.Idempotency),
 		wake:      make(chan struct{}, 1),
@@ -98,7 +106,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, now f
 		retention: cfg.Retention,
 		dropped:   hub.NewDroppedTopics(hub.DroppedTopicsKept),
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error { return s.load(tx, now()) }); err != nil {
+	if err := db.Update(func(tx *bbolt.Tx) error { return s.load(tx, h.now()) }); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("reading bolt file %s: %w", path, err)
 	}
