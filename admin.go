@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -145,7 +146,7 @@ type hubReport struct {
 	Name           string            `json:"name"`
 	Subscribers    int               `json:"subscribers"`
 	DistinctTopics int               `json:"distinct_topics"`
-	Topics         []TopicCount      `json:"topics"`
+	Topics         []hub.TopicCount  `json:"topics"`
 	Connections    uint64            `json:"connections"`
 	Published      uint64            `json:"published"`
 	Delivered      uint64            `json:"delivered"`
@@ -163,7 +164,7 @@ type transportReport struct {
 	Error string `json:"error,omitempty"`
 }
 
-func transportState(h *Hub) transportReport {
+func transportState(h *hub.Hub) transportReport {
 	if err := h.TransportErr(); err != nil {
 		return transportReport{Error: err.Error()}
 	}
@@ -186,14 +187,14 @@ func (adminAPI) listHubs(w http.ResponseWriter, r *http.Request) error {
 
 // newHubReport reads one hub's counters and its top busiest selectors; the
 // stats events of a hub with a stats topic carry the same report.
-func newHubReport(name string, h *Hub, top int) hubReport {
+func newHubReport(name string, h *hub.Hub, top int) hubReport {
 	st := h.Stats()
 	info := h.Info()
 	rep := hubReport{
 		Name:           name,
 		Subscribers:    info.Subscribers,
 		DistinctTopics: len(info.Topics),
-		Topics:         Busiest(info.Topics, top),
+		Topics:         hub.Busiest(info.Topics, top),
 		Connections:    st.Connections.Load(),
 		Published:      st.Published.Load(),
 		Delivered:      st.Delivered.Load(),
@@ -205,15 +206,15 @@ func newHubReport(name string, h *Hub, top int) hubReport {
 		LastID:         info.LastID,
 		Transport:      transportState(h),
 	}
-	for _, reason := range DroppedReasons {
-		rep.Dropped[reason] = st.Ended.Get(reason)
+	for _, reason := range hub.DroppedReasons {
+		rep.Dropped[string(reason)] = st.Ended.Get(reason)
 	}
-	for _, reason := range CloseReasons {
+	for _, reason := range hub.CloseReasons {
 		if n := st.Ended.Get(reason); n > 0 {
-			rep.Ended[reason] = n
+			rep.Ended[string(reason)] = n
 		}
 	}
-	for _, reason := range ResetReasons {
+	for _, reason := range hub.ResetReasons {
 		rep.Resets[string(reason)] = st.Resets.Get(reason)
 	}
 	return rep
@@ -221,7 +222,7 @@ func newHubReport(name string, h *Hub, top int) hubReport {
 
 // subscriberPage is the answer of GET /sse/hubs/<hub>/subscribers.
 type subscriberPage struct {
-	Subscribers []SubscriberInfo `json:"subscribers"`
+	Subscribers []hub.SubscriberInfo `json:"subscribers"`
 	// Next is the after= of the following page; empty on the last one.
 	Next string `json:"next,omitempty"`
 }
@@ -244,7 +245,7 @@ func (adminAPI) listSubscribers(w http.ResponseWriter, r *http.Request, e *hubEn
 	subs, next := e.Subscribers(r.URL.Query().Get("topic"), after, limit)
 	page := subscriberPage{Subscribers: subs}
 	if page.Subscribers == nil {
-		page.Subscribers = []SubscriberInfo{}
+		page.Subscribers = []hub.SubscriberInfo{}
 	}
 	if next != 0 {
 		page.Next = strconv.FormatUint(next, 10)

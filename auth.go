@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -21,11 +22,11 @@ import (
 // policy lets it add, without duplicates.
 func (h *Handler) requestTopics(r *http.Request) ([]string, error) {
 	query := r.URL.Query()["topic"]
-	if len(query)+len(h.Topics) > MaxTopics {
-		return nil, errStatus(http.StatusBadRequest, "too many topics: %d, at most %d", len(query)+len(h.Topics), MaxTopics)
+	if len(query)+len(h.Topics) > hub.MaxTopics {
+		return nil, errStatus(http.StatusBadRequest, "too many topics: %d, at most %d", len(query)+len(h.Topics), hub.MaxTopics)
 	}
 	for _, t := range query {
-		if err := CheckSelector(t); err != nil {
+		if err := hub.CheckSelector(t); err != nil {
 			return nil, errStatus(http.StatusBadRequest, "%v", err)
 		}
 	}
@@ -61,7 +62,7 @@ func (h *Handler) allowQueryTopics(r *http.Request, query, own []string) error {
 	}
 	for _, t := range query {
 		switch {
-		case AnyCovers(own, t) || AnyCovers(allowed, t):
+		case hub.AnyCovers(own, t) || hub.AnyCovers(allowed, t):
 		case len(h.QueryTopics) == 0:
 			return errStatus(http.StatusForbidden, "topic %q: this route serves its own topics and takes no others from the query (see query_topics)", t)
 		default:
@@ -93,7 +94,7 @@ func resolveSelectors(r *http.Request, templates []string, what string) ([]strin
 			}
 			return nil, errStatus(http.StatusBadRequest, "%s template %q cannot be resolved for this request: %v", what, tpl, err)
 		}
-		if err := CheckSelector(sel); err != nil {
+		if err := hub.CheckSelector(sel); err != nil {
 			return nil, errStatus(http.StatusBadRequest, "%s template %q: %v", what, tpl, err)
 		}
 		out = append(out, sel)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // readmeSite returns the body of the one-site Caddyfile that README.md
@@ -90,7 +92,7 @@ func TestServerSecurityBasicAuthExample(t *testing.T) {
 	}
 
 	// Polling from before everything returns alice's events only.
-	epoch, _, _ := ParseID(first)
+	epoch, _, _ := hub.ParseID(first)
 	poll := s.poll("/events?last_event_id="+epoch+"-0", "Authorization", alice)
 	var got []string
 	for _, e := range poll.Events {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -34,7 +35,7 @@ func TestSelectorCovers(t *testing.T) {
 		{"user/alice*", "user/alice2/x", true},
 	}
 	for _, tc := range tests {
-		if got := SelectorCovers(tc.sel, tc.requested); got != tc.want {
+		if got := hub.SelectorCovers(tc.sel, tc.requested); got != tc.want {
 			t.Errorf("selectorCovers(%q, %q) = %v, want %v", tc.sel, tc.requested, got, tc.want)
 		}
 	}
@@ -208,7 +209,7 @@ func FuzzTopicTemplate(f *testing.F) {
 		f.Add(seed[0], seed[1])
 	}
 	f.Fuzz(func(t *testing.T, tpl, value string) {
-		if CheckSelector(tpl) != nil {
+		if hub.CheckSelector(tpl) != nil {
 			return // Validate refuses such templates
 		}
 		h := &Handler{Topics: []string{tpl}}
@@ -223,7 +224,7 @@ func FuzzTopicTemplate(f *testing.F) {
 		if len(got) != 1 {
 			t.Fatalf("template %q value %q: got %q", tpl, value, got)
 		}
-		if CheckSelector(got[0]) != nil {
+		if hub.CheckSelector(got[0]) != nil {
 			t.Fatalf("template %q value %q: resolved to an invalid selector %q", tpl, value, got[0])
 		}
 		// The value's own stars never reach the selector: only the

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // pollEvents polls path with the query and decodes the answer.
@@ -116,7 +118,7 @@ func TestServerPollBounds(t *testing.T) {
 func TestServerPollResetAnsweredAtOnce(t *testing.T) {
 	s := startServer(t, pubsubSite)
 	head := s.mustPublish("/publish", `{"topic":"p","data":"one"}`)
-	epoch, _, _ := ParseID(head)
+	epoch, _, _ := hub.ParseID(head)
 	tests := []struct{ id, reason string }{
 		{"garbage", "unknown"},
 		{epoch + "-999999", "unknown"},

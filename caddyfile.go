@@ -2,8 +2,10 @@ package caddysse
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -43,7 +45,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    cors            <origin>... [credentials]
 //	    query_topics    <selector>...
 //	    publish_origins <origin>...
-//	    transport       memory
+//	    transport       memory | bolt <path> [{ ... }] | <module> ...
+//	    idempotency     <duration>
 //	    stats_topic     <topic> [<interval>]
 //	    compress        on|off
 //	    jwt {
@@ -71,6 +74,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("duplicate subdirective %q", name)
 		}
 		seen[name] = true
+		if name == "transport" {
+			if err := h.parseTransport(d); err != nil {
+				return err
+			}
+			continue
+		}
 		args := d.RemainingArgs()
 		var err error
 		switch name {
@@ -138,11 +147,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.PublishOrigins = args
-		case "transport":
-			if len(args) > 0 && args[0] != "memory" {
-				return d.Errf("transport %q: only memory is available", args[0])
-			}
-			err = oneArg(d, args, func(v string) error { h.Transport = v; return nil })
+		case "idempotency":
+			err = oneArg(d, args, func(v string) error {
+				var dur caddy.Duration
+				if err := durationInto(d, name, &dur)(v); err != nil {
+					return err
+				}
+				h.Idempotency = &dur
+				return nil
+			})
 		case "stats_topic":
 			err = h.parseStatsTopic(d, args)
 		case "compress":
@@ -281,6 +294,24 @@ func (h *Handler) parseJWT(d *caddyfile.Dispenser) error {
 		}
 	}
 	h.JWT = j
+	return nil
+}
+
+// parseTransport reads `transport <name> [<args>] [{ ... }]` into the
+// config of the transport module of that name, which parses the rest.
+func (h *Handler) parseTransport(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name := d.Val()
+	if _, err := caddy.GetModule(transportNamespace + "." + name); err != nil {
+		return d.Errf("transport %q: no such transport in this build of Caddy (it has: %s)", name, strings.Join(transportNames(), ", "))
+	}
+	unm, err := caddyfile.UnmarshalModule(d, transportNamespace+"."+name)
+	if err != nil {
+		return err
+	}
+	h.TransportRaw = caddyconfig.JSONModuleObject(unm, "name", name, nil)
 	return nil
 }
 

@@ -197,7 +197,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{
 			name:  "transport memory",
 			input: "sse {\n\ttransport memory\n}",
-			want:  Handler{Transport: "memory"},
+			want:  Handler{TransportRaw: json.RawMessage(`{"name":"memory"}`)},
 		},
 		{
 			name:  "stats_topic with the default interval",
@@ -303,7 +303,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				HistoryMaxAge:       dur(2 * time.Hour),
 				Heartbeat:           new(dur(10 * time.Second)),
 				HeartbeatEvent:      true,
-				Transport:           "memory",
+				TransportRaw:        json.RawMessage(`{"name":"memory"}`),
 				StatsTopic:          "hub/stats",
 				StatsInterval:       dur(10 * time.Second),
 				MaxDuration:         dur(30 * time.Minute),
@@ -448,12 +448,11 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		// transport
 		{"transport without name", "sse {\n\ttransport\n}", "wrong argument count", 2, ""},
 		{"transport memory with argument", "sse {\n\ttransport memory extra\n}", "wrong argument count", 2, ""},
-		{"transport redis", "sse {\n\ttransport redis\n}", `transport "redis": only memory is available`, 2, ""},
-		{"transport bolt", "sse {\n\ttransport bolt\n}", `transport "bolt": only memory is available`, 2, ""},
+		{"transport unknown", "sse {\n\ttransport carrier-pigeon\n}", `transport "carrier-pigeon": no such transport in this build of Caddy (it has: memory`, 2, ""},
 		{
 			name:  "transport redis with its url, as DESIGN.md §4 writes it",
 			input: "sse {\n\ttransport redis redis://localhost:6379\n}",
-			want:  `transport "redis": only memory is available`,
+			want:  `transport "redis": no such transport in this build of Caddy`,
 			line:  2,
 		},
 

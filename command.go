@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/golang-jwt/jwt/v5"
@@ -120,7 +121,7 @@ func issueToken(req tokenRequest, now time.Time) (string, error) {
 		return "", errors.New("nothing to grant: give --subscribe or --publish")
 	}
 	for _, sel := range slices.Concat(req.Subscribe, req.Publish) {
-		if err := CheckSelector(sel); err != nil {
+		if err := hub.CheckSelector(sel); err != nil {
 			return "", err
 		}
 	}

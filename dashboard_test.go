@@ -16,7 +16,7 @@ import (
 func TestGrafanaDashboardMetrics(t *testing.T) {
 	// What the collector exports, with a publish error so that every
 	// family has a sample.
-	e := poolHub(t, "ops-test-dashboard", newMemoryLog(10, 0, time.Now()))
+	e := poolHub(t, "ops-test-dashboard", nil)
 	e.publish.observe(400, time.Millisecond)
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetrics(reg); err != nil {

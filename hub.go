@@ -6,8 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"go.uber.org/zap"
+
+	"github.com/caddy-sse/caddy-sse/internal/detach"
 )
 
 // hubs holds the running hubs by name. A reload provisions the new config
@@ -15,15 +19,49 @@ import (
 // passes from one to the next.
 var hubs = caddy.NewUsagePool()
 
-// hubEntry is a hub in the pool, with the hub-level settings that each
-// config's routes asked for, so disagreements are caught.
+// hubEntry is a hub in the pool: the module's side of it. It holds the
+// hub-level settings that each config's routes asked for, so disagreements
+// are caught, the writers of its detached streams and its stats events.
 type hubEntry struct {
-	*Hub
+	*hub.Hub
+	name string
+	// transport identifies the transport the hub was opened on.
+	transport string
 	// publish counts the publish requests of every route of the hub.
 	publish publishStats
 
+	writersOnce sync.Once
+	writers     *detach.Pool
+	writersErr  error
+
+	statsMu   sync.Mutex
+	statsStop chan struct{} // closes the running stats loop; nil when none
+
 	mu     sync.Mutex
 	claims map[*caddyevents.App]*claim
+}
+
+// newHubEntry starts a hub on the transport open opens.
+func newHubEntry(name string, s hubSettings, open hub.Opener, logger *zap.Logger) (*hubEntry, error) {
+	h, err := hub.New(s.config(name), open, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &hubEntry{Hub: h, name: name, transport: valueOr(s.Transport, defaultTransport)}, nil
+}
+
+// detachedWriters returns the pool that writes the hub's detached streams,
+// starting it on first use.
+func (e *hubEntry) detachedWriters() (*detach.Pool, error) {
+	e.writersOnce.Do(func() {
+		select {
+		case <-e.Hub.Done():
+			e.writersErr = hub.ErrHubClosed
+		default:
+			e.writers, e.writersErr = detach.NewPool()
+		}
+	})
+	return e.writers, e.writersErr
 }
 
 type claim struct {
@@ -73,9 +111,15 @@ func (e *hubEntry) release(gen *caddyevents.App) {
 	}
 }
 
-// Destruct stops the hub when no config uses it any more.
+// Destruct stops the hub when no config uses it any more: its streams end,
+// its transport closes, and the writers finish the streams' last writes.
 func (e *hubEntry) Destruct() error {
+	e.configureStats("", 0)
 	e.Hub.Close()
+	e.writersOnce.Do(func() { e.writersErr = hub.ErrHubClosed }) // none starts now
+	if e.writers != nil {
+		e.writers.Close()
+	}
 	return nil
 }
 
@@ -86,13 +130,18 @@ type hubSettings struct {
 	MaxAge         *time.Duration
 	Heartbeat      *time.Duration
 	HeartbeatEvent *bool
-	Transport      *string
-	StatsTopic     *string
-	StatsInterval  *time.Duration
+	Idempotency    *time.Duration
+	// Transport is the transport's config as compact JSON.
+	Transport     *string
+	StatsTopic    *string
+	StatsInterval *time.Duration
 }
 
 func (h *Handler) hubSettings() hubSettings {
-	s := hubSettings{History: h.History, Transport: nonZero(h.Transport)}
+	s := hubSettings{History: h.History, Transport: nonZero(h.transportKey)}
+	if h.Idempotency != nil {
+		s.Idempotency = new(time.Duration(*h.Idempotency))
+	}
 	if h.HistoryMaxAge != 0 {
 		s.MaxAge = new(time.Duration(h.HistoryMaxAge))
 	}
@@ -115,6 +164,7 @@ func (s hubSettings) merge(o hubSettings) (hubSettings, error) {
 	s.MaxAge, err = mergeSetting("history max age", s.MaxAge, o.MaxAge, err)
 	s.Heartbeat, err = mergeSetting("heartbeat", s.Heartbeat, o.Heartbeat, err)
 	s.HeartbeatEvent, err = mergeSetting("heartbeat event", s.HeartbeatEvent, o.HeartbeatEvent, err)
+	s.Idempotency, err = mergeSetting("idempotency", s.Idempotency, o.Idempotency, err)
 	s.Transport, err = mergeSetting("transport", s.Transport, o.Transport, err)
 	s.StatsTopic, err = mergeSetting("stats topic", s.StatsTopic, o.StatsTopic, err)
 	s.StatsInterval, err = mergeSetting("stats interval", s.StatsInterval, o.StatsInterval, err)
@@ -134,15 +184,16 @@ func mergeSetting[T comparable](name string, a, b *T, err error) (*T, error) {
 }
 
 // config fills in defaults; name is the hub's.
-func (s hubSettings) config(name string) HubConfig {
-	return HubConfig{
-		History:        valueOr(s.History, defaultHistory),
-		MaxAge:         valueOr(s.MaxAge, 0),
+func (s hubSettings) config(name string) hub.Config {
+	return hub.Config{
+		Name: name,
+		Retention: hub.Retention{
+			History:     valueOr(s.History, defaultHistory),
+			MaxAge:      valueOr(s.MaxAge, 0),
+			Idempotency: valueOr(s.Idempotency, defaultIdempotency),
+		},
 		Heartbeat:      valueOr(s.Heartbeat, defaultHeartbeat),
 		HeartbeatEvent: valueOr(s.HeartbeatEvent, false),
-		Name:           name,
-		StatsTopic:     valueOr(s.StatsTopic, ""),
-		StatsInterval:  valueOr(s.StatsInterval, 0),
 	}
 }
 

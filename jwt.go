@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -96,7 +97,7 @@ func (j *JWT) provision() error {
 		return fmt.Errorf("leeway %s: must not be negative", time.Duration(j.Leeway))
 	}
 	for _, sel := range j.Public {
-		if err := CheckSelector(sel); err != nil {
+		if err := hub.CheckSelector(sel); err != nil {
 			return fmt.Errorf("public: %w", err)
 		}
 	}
@@ -190,7 +191,7 @@ func (c *tokenClaims) granted() *grant {
 }
 
 func validSelectors(sels []string) []string {
-	return slices.DeleteFunc(slices.Clone(sels), func(s string) bool { return CheckSelector(s) != nil })
+	return slices.DeleteFunc(slices.Clone(sels), func(s string) bool { return hub.CheckSelector(s) != nil })
 }
 
 // verify checks a token's signature and registered claims and returns
@@ -256,7 +257,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 	}
 	var needed []string
 	for _, t := range r.URL.Query()["topic"] {
-		if !AnyCovers(j.Public, t) {
+		if !hub.AnyCovers(j.Public, t) {
 			needed = append(needed, t)
 		}
 	}
@@ -272,7 +273,7 @@ func (j *JWT) authorizeSubscribe(r *http.Request) (time.Time, error) {
 		return time.Time{}, err
 	}
 	for _, t := range needed {
-		if !AnyCovers(g.subscribe, t) {
+		if !hub.AnyCovers(g.subscribe, t) {
 			return time.Time{}, insufficientScope("the token does not allow subscribing to %q", t)
 		}
 	}
@@ -294,7 +295,7 @@ func (j *JWT) publishGrant(r *http.Request) (*grant, error) {
 // authorizePublish checks that the grant covers every topic of every
 // event; an event sent to one connection needs the grant of "*", as it may
 // reach any subscriber.
-func (g *grant) authorizePublish(events []*Event) error {
+func (g *grant) authorizePublish(events []*hub.Event) error {
 	for i, e := range events {
 		if err := g.authorizeEvent(e); err != nil {
 			return insufficientScope("event %d: %v", i, err)
@@ -304,12 +305,12 @@ func (g *grant) authorizePublish(events []*Event) error {
 }
 
 // authorizeEvent is authorizePublish for one event.
-func (g *grant) authorizeEvent(e *Event) error {
-	if e.Connection != "" && !AnyCovers(g.publish, "*") {
+func (g *grant) authorizeEvent(e *hub.Event) error {
+	if e.Connection != "" && !hub.AnyCovers(g.publish, "*") {
 		return insufficientScope("sending to a connection needs the publish grant of \"*\"")
 	}
 	for _, t := range e.Topics {
-		if !AnyCovers(g.publish, t) {
+		if !hub.AnyCovers(g.publish, t) {
 			return insufficientScope("the token does not allow publishing to %q", t)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -470,16 +471,16 @@ func TestJWTAuthorizePublish(t *testing.T) {
 	tests := []struct {
 		name    string
 		publish []string
-		events  []*Event
+		events  []*hub.Event
 		want    string // "" when allowed
 	}{
-		{"exact grant", []string{"chat"}, []*Event{{Topics: []string{"chat"}}}, ""},
-		{"prefix grant", []string{"chat/*"}, []*Event{{Topics: []string{"chat/1", "chat/2"}}}, ""},
-		{"one topic of an event not granted", []string{"chat/*"}, []*Event{{Topics: []string{"chat/1", "news"}}}, `publishing to "news"`},
-		{"one event of a batch not granted", []string{"a"}, []*Event{{Topics: []string{"a"}}, {Topics: []string{"b"}}}, `event 1: the token does not allow publishing to "b"`},
-		{"no publish grant", nil, []*Event{{Topics: []string{"a"}}}, `publishing to "a"`},
-		{"connection targeting with star", []string{"*"}, []*Event{{Connection: "abc"}}, ""},
-		{"connection targeting needs star", []string{"a/*"}, []*Event{{Connection: "abc"}}, `needs the publish grant of "*"`},
+		{"exact grant", []string{"chat"}, []*hub.Event{{Topics: []string{"chat"}}}, ""},
+		{"prefix grant", []string{"chat/*"}, []*hub.Event{{Topics: []string{"chat/1", "chat/2"}}}, ""},
+		{"one topic of an event not granted", []string{"chat/*"}, []*hub.Event{{Topics: []string{"chat/1", "news"}}}, `publishing to "news"`},
+		{"one event of a batch not granted", []string{"a"}, []*hub.Event{{Topics: []string{"a"}}, {Topics: []string{"b"}}}, `event 1: the token does not allow publishing to "b"`},
+		{"no publish grant", nil, []*hub.Event{{Topics: []string{"a"}}}, `publishing to "a"`},
+		{"connection targeting with star", []string{"*"}, []*hub.Event{{Connection: "abc"}}, ""},
+		{"connection targeting needs star", []string{"a/*"}, []*hub.Event{{Connection: "abc"}}, `needs the publish grant of "*"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -694,14 +695,14 @@ func FuzzJWTClaims(f *testing.F) {
 			return
 		}
 		for _, sel := range slices.Concat(g.subscribe, g.publish) {
-			if CheckSelector(sel) != nil {
+			if hub.CheckSelector(sel) != nil {
 				t.Fatalf("grant holds invalid selector %q", sel)
 			}
 		}
-		if CheckSelector(requested) != nil || !AnyCovers(g.subscribe, requested) {
+		if hub.CheckSelector(requested) != nil || !hub.AnyCovers(g.subscribe, requested) {
 			return
 		}
-		if SelectorMatches(requested, topic) && !MatchesAny(g.subscribe, []string{topic}) {
+		if hub.SelectorMatches(requested, topic) && !hub.MatchesAny(g.subscribe, []string{topic}) {
 			t.Fatalf("grant %q covers %q, which matches %q, but no granted selector matches it", g.subscribe, requested, topic)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -84,10 +85,10 @@ func (hubCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPublished, st.Published.Load())
 		counter(descDelivered, st.Delivered.Load())
 		counter(descReplayed, st.Replayed.Load())
-		for _, reason := range DroppedReasons {
-			counter(descDropped, st.Ended.Get(reason), reason)
+		for _, reason := range hub.DroppedReasons {
+			counter(descDropped, st.Ended.Get(reason), string(reason))
 		}
-		for _, reason := range ResetReasons {
+		for _, reason := range hub.ResetReasons {
 			counter(descResets, st.Resets.Get(reason), string(reason))
 		}
 		for i := range e.publish.errors {

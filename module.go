@@ -5,12 +5,14 @@ package caddysse
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -29,6 +31,7 @@ const (
 	defaultBuffer       = 256
 	defaultWriteTimeout = 10 * time.Second
 	defaultMaxEventSize = 64 << 10
+	defaultIdempotency  = 5 * time.Minute
 )
 
 // Handler serves one route of a Server-Sent Events hub: GET subscribes to a
@@ -76,9 +79,18 @@ type Handler struct {
 	// requires StatsTopic. A hub-level setting. Default: 5s.
 	StatsInterval caddy.Duration `json:"stats_interval,omitempty"`
 
-	// Transport is where the hub stores its log. Only "memory" exists now.
-	// A hub-level setting. Default: "memory".
-	Transport string `json:"transport,omitempty"`
+	// TransportRaw is where the hub stores its events: a module of the
+	// http.handlers.sse.transports namespace, chosen by its "name"
+	// ("memory" or "bolt" here; others can be plugged in). A hub-level
+	// setting, fixed for the hub's life. Default: {"name": "memory"}.
+	TransportRaw json.RawMessage `json:"transport,omitempty" caddy:"namespace=http.handlers.sse.transports inline_key=name"`
+
+	// Idempotency is how long the hub remembers a publish's idempotency
+	// key (the Idempotency-Key header, or "idempotency_key" in a JSON
+	// event): a publish that repeats a key within it is answered with the
+	// first one's ack and stores nothing. 0 remembers none. A hub-level
+	// setting. Default: 5m.
+	Idempotency *caddy.Duration `json:"idempotency,omitempty"`
 
 	// MaxDuration ends a stream after this long (jittered to 80-100% so
 	// clients do not all come back at once); the client resumes with its
@@ -147,11 +159,15 @@ type Handler struct {
 	// "off".
 	Compress string `json:"compress,omitempty"`
 
-	hub     *Hub
-	entry   *hubEntry
-	gen     *caddyevents.App // identifies the config this handler belongs to
-	streams *streamSet
-	limits  *limiter
+	hub   *hub.Hub
+	entry *hubEntry
+	// transport opens the hub's transport, should the hub be new, and
+	// transportKey identifies it, so routes can be held to agree.
+	transport    hub.Opener
+	transportKey string
+	gen          *caddyevents.App // identifies the config this handler belongs to
+	streams      *streamSet
+	limits       *limiter
 	// ceiling is the process's stream ceiling, held from Provision to Cleanup.
 	ceiling *streamCeiling
 	invalid error // a conflict found while provisioning, reported by Validate
@@ -231,25 +247,35 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("history %d: must not be negative", *h.History)
 	case h.Heartbeat != nil && *h.Heartbeat < 0:
 		return fmt.Errorf("heartbeat %s: must not be negative", time.Duration(*h.Heartbeat))
+	case h.Idempotency != nil && *h.Idempotency < 0:
+		return fmt.Errorf("idempotency %s: must not be negative", time.Duration(*h.Idempotency))
 	case h.HistoryMaxAge < 0:
 		return fmt.Errorf("history max age %s: must not be negative", time.Duration(h.HistoryMaxAge))
 	}
 	if err := h.checkStats(); err != nil {
 		return err
 	}
+	if err := h.loadTransport(ctx); err != nil {
+		return err
+	}
 	entry, _, err := hubs.LoadOrNew(h.Hub, func() (caddy.Destructor, error) {
-		return &hubEntry{Hub: NewHub(h.hubSettings().config(h.Hub))}, nil
+		return newHubEntry(h.Hub, h.hubSettings(), h.transport, ctx.Logger().With(zap.String("hub", h.Hub)))
 	})
 	if err != nil {
 		return fmt.Errorf("hub %q: %w", h.Hub, err)
 	}
 	h.entry = entry.(*hubEntry)
+	if h.entry.transport != h.transportKey {
+		h.invalid = fmt.Errorf("hub %q runs on transport %s; a reload cannot move it to %s (name another hub, or restart Caddy)", h.Hub, h.entry.transport, h.transportKey)
+	}
 	h.hub = h.entry.Hub
 	h.publishStats = &h.entry.publish
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
-	h.invalid = h.entry.claim(h.gen, h.hubSettings())
+	if err := h.entry.claim(h.gen, h.hubSettings()); err != nil && h.invalid == nil {
+		h.invalid = err
+	}
 
 	// The new config is running before the old one is stopped: only then
 	// does the shared hub take the new settings, so `caddy validate` or a
@@ -269,14 +295,11 @@ func (h *Handler) Validate() error {
 	if h.invalid != nil {
 		return h.invalid
 	}
-	if h.Transport != "" && h.Transport != "memory" {
-		return fmt.Errorf("transport %q: only memory is available", h.Transport)
-	}
 	if h.Compress != "" && h.Compress != "on" && h.Compress != "off" {
 		return fmt.Errorf("compress %q: want on or off", h.Compress)
 	}
 	for _, t := range h.Topics {
-		if err := CheckSelector(t); err != nil {
+		if err := hub.CheckSelector(t); err != nil {
 			return fmt.Errorf("topic template: %w", err)
 		}
 	}
@@ -297,7 +320,7 @@ func (h *Handler) Validate() error {
 		return errors.New("publish_origins: this route does not publish; add publish")
 	}
 	for _, t := range h.QueryTopics {
-		if err := CheckSelector(t); err != nil {
+		if err := hub.CheckSelector(t); err != nil {
 			return fmt.Errorf("query_topics: %w", err)
 		}
 	}
@@ -336,7 +359,9 @@ func (h *Handler) Cleanup() error {
 // configureHub applies this config's hub settings to the shared hub.
 func (h *Handler) configureHub() {
 	if h.entry != nil {
-		h.hub.Configure(h.entry.settings(h.gen).config(h.Hub))
+		s := h.entry.settings(h.gen)
+		h.hub.Configure(s.config(h.Hub))
+		h.entry.configureStats(valueOr(s.StatsTopic, ""), valueOr(s.StatsInterval, 0))
 	}
 }
 
@@ -344,7 +369,7 @@ func (h *Handler) configureHub() {
 // soon; they resume from Last-Event-ID on whichever config is current.
 func (h *Handler) stop() {
 	if h.streams != nil {
-		h.streams.closeAll(ReasonStopping)
+		h.streams.closeAll(hub.ReasonStopping)
 	}
 }
 
@@ -359,31 +384,31 @@ func (f eventHandler) Handle(context.Context, caddy.Event) error {
 // streamSet is the set of streams one handler serves, so it can end them.
 type streamSet struct {
 	mu      sync.Mutex
-	subs    map[*Subscriber]struct{}
+	subs    map[*hub.Subscriber]struct{}
 	stopped bool
 }
 
 // add registers a stream; it fails once the set was stopped.
-func (ss *streamSet) add(s *Subscriber) bool {
+func (ss *streamSet) add(s *hub.Subscriber) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.stopped {
 		return false
 	}
 	if ss.subs == nil {
-		ss.subs = make(map[*Subscriber]struct{})
+		ss.subs = make(map[*hub.Subscriber]struct{})
 	}
 	ss.subs[s] = struct{}{}
 	return true
 }
 
-func (ss *streamSet) remove(s *Subscriber) {
+func (ss *streamSet) remove(s *hub.Subscriber) {
 	ss.mu.Lock()
 	delete(ss.subs, s)
 	ss.mu.Unlock()
 }
 
-func (ss *streamSet) closeAll(reason string) {
+func (ss *streamSet) closeAll(reason hub.CloseReason) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.stopped = true

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // The operator surface through a real Caddy: /metrics and the admin API
@@ -241,7 +243,7 @@ func TestServerAdminAPI(t *testing.T) {
 			t.Fatalf("hubs: %+v", hubs.Hubs)
 		}
 		def := hubs.Hubs[0]
-		wantTopics := []TopicCount{{"a", 2}, {"b", 1}}
+		wantTopics := []hub.TopicCount{{Topic: "a", Subscribers: 2}, {Topic: "b", Subscribers: 1}}
 		if def.Subscribers != 2 || !slices.Equal(def.Topics, wantTopics) || def.DistinctTopics != 2 ||
 			def.Published != 1 || def.Delivered != 2 || def.History != 1 || def.LastID != lastID || !def.Transport.Up {
 			t.Errorf("default hub: %+v", def)
@@ -421,7 +423,7 @@ func TestServerDetachedStreamEndLogged(t *testing.T) {
 			if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "stream ended" || entry.Connection != id {
 				continue
 			}
-			if entry.Events != 2 || entry.Bytes <= 0 || entry.Reason != ReasonClientGone || entry.Duration <= 0 {
+			if entry.Events != 2 || entry.Bytes <= 0 || entry.Reason != string(hub.ReasonClientGone) || entry.Duration <= 0 {
 				t.Fatalf("stream end logged as %s", line)
 			}
 			if entry.RemoteAddr == "" || strings.Contains(line, "payload-") {

@@ -1,8 +1,19 @@
 package caddysse
 
 import (
-)
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
 
 func TestPublishStatsHistogram(t *testing.T) {
 	var p publishStats
@@ -45,16 +56,25 @@ func TestPublishStatsHistogram(t *testing.T) {
 	}
 }
 
-// downLog is a transport that cannot store events.
-type downLog struct{ Log }
+// downTransport is a transport that cannot store events.
+type downTransport struct{ hub.Transport }
 
-func (downLog) Healthy() error { return errors.New("redis is unreachable") }
+func (downTransport) Healthy() error { return errors.New("redis is unreachable") }
 
-// poolHub puts a hub into the pool, as Provision does, for the test.
-func poolHub(t *testing.T, name string, log Log) *hubEntry {
+// downOpener opens memory transports that say they are down.
+type downOpener struct{}
+
+func (downOpener) OpenTransport(cfg hub.TransportConfig) (hub.Transport, error) {
+	t, err := hub.Memory{}.OpenTransport(cfg)
+	return downTransport{t}, err
+}
+
+// poolHub puts a hub on the transport open opens into the pool, as
+// Provision does, for the test.
+func poolHub(t *testing.T, name string, open hub.Opener) *hubEntry {
 	t.Helper()
 	v, _, err := hubs.LoadOrNew(name, func() (caddy.Destructor, error) {
-		return &hubEntry{Hub: newHubWithLog(HubConfig{History: 10}, log)}, nil
+		return newHubEntry(name, hubSettings{History: new(10)}, open, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +84,8 @@ func poolHub(t *testing.T, name string, log Log) *hubEntry {
 }
 
 func TestTransportDown(t *testing.T) {
-	poolHub(t, "ops-test-up", newMemoryLog(10, 0, time.Now()))
-	down := poolHub(t, "ops-test-down", downLog{newMemoryLog(10, 0, time.Now())})
+	poolHub(t, "ops-test-up", nil)
+	down := poolHub(t, "ops-test-down", downOpener{})
 	hubtestJoin(t, down.Hub, "a", 10, "", "t")
 
 	rec := httptest.NewRecorder()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -20,12 +21,12 @@ const (
 )
 
 // setPlaceholders records an accepted subscription on the request.
-func setPlaceholders(r *http.Request, hub string, s *Subscriber) {
+func setPlaceholders(r *http.Request, hubName string, s *hub.Subscriber) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
 	repl.Set(placeholderConnection, s.ID)
-	repl.Set(placeholderHub, hub)
+	repl.Set(placeholderHub, hubName)
 	repl.Set(placeholderTopics, strings.Join(s.Topics, ","))
 }

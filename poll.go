@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // maxPollWait caps ?wait= so a long-poll ends well before the usual proxy
@@ -68,7 +70,7 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 	if len(events) == 0 && wait > 0 && sub.Reset == "" {
 		events, more = waitForEvents(r, sub.Subscriber, wait)
 	}
-	sub.Close(ReasonPollComplete)
+	sub.Close(hub.ReasonPollComplete)
 
 	if n := pollBound(events); n < len(events) {
 		events, more = events[:n], true
@@ -91,7 +93,7 @@ func (h *Handler) poll(w http.ResponseWriter, r *http.Request) error {
 // pollBound is how many of the events, oldest first, fit in one answer: at
 // most maxPollEvents, and no more than maxPollData bytes of data unless a
 // single event is larger on its own.
-func pollBound(events []*Event) int {
+func pollBound(events []*hub.Event) int {
 	size := 0
 	for i, e := range events {
 		size += len(e.Data)
@@ -106,7 +108,7 @@ func pollBound(events []*Event) int {
 func matchedTopic(selectors, topics []string) string {
 	for _, t := range topics {
 		for _, sel := range selectors {
-			if SelectorMatches(sel, t) {
+			if hub.SelectorMatches(sel, t) {
 				return t
 			}
 		}
@@ -118,7 +120,7 @@ func matchedTopic(selectors, topics []string) string {
 // over, the client leaves or the stream is closed. more reports that the
 // queue overflowed, so events beyond those returned are waiting in the
 // history.
-func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) (events []*Event, more bool) {
+func waitForEvents(r *http.Request, s *hub.Subscriber, wait time.Duration) (events []*hub.Event, more bool) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -132,10 +134,10 @@ func waitForEvents(r *http.Request, s *Subscriber, wait time.Duration) (events [
 		// A heartbeat also signals; only events or the end stop the wait.
 		// Stats events are not stored and carry no id to resume from: a
 		// poll, a cursor over the history, leaves them out.
-		events, _, closed, reason := s.take(nil)
-		events = slices.DeleteFunc(events, func(e *Event) bool { return e.ID == "" })
-		if len(events) > 0 || closed {
-			return events, reason == ReasonQueueFull
+		b := s.Take(nil)
+		events := slices.DeleteFunc(b.Events, func(e *hub.Event) bool { return e.ID == "" })
+		if len(events) > 0 || b.Closed {
+			return events, b.Reason == hub.ReasonQueueFull
 		}
 	}
 }

@@ -3,19 +3,21 @@ package caddysse
 import (
 	"strings"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 func TestPollBound(t *testing.T) {
-	events := func(n, size int) []*Event {
-		out := make([]*Event, n)
+	events := func(n, size int) []*hub.Event {
+		out := make([]*hub.Event, n)
 		for i := range out {
-			out[i] = &Event{Data: strings.Repeat("d", size)}
+			out[i] = &hub.Event{Data: strings.Repeat("d", size)}
 		}
 		return out
 	}
 	tests := []struct {
 		name   string
-		events []*Event
+		events []*hub.Event
 		want   int
 	}{
 		{"none", nil, 0},

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // Bounds of a publish request.
@@ -37,7 +39,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
-	var authorize func([]*Event) error
+	var authorize func([]*hub.Event) error
 	if token != nil {
 		authorize = token.authorizePublish
 	}
@@ -61,7 +63,7 @@ func (h *Handler) admitPublisher(r *http.Request) (*grant, error) {
 // decodes it into events of at most maxEvent bytes each, lets authorize
 // (when set) refuse them, stores and fans them out, and answers with their
 // ids. Nothing is published unless every event of the request passes.
-func publishBody(w http.ResponseWriter, r *http.Request, hub *Hub, maxBody, maxEvent int, authorize func([]*Event) error) error {
+func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, maxEvent int, authorize func([]*hub.Event) error) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -74,18 +76,24 @@ func publishBody(w http.ResponseWriter, r *http.Request, hub *Hub, maxBody, maxE
 	if err != nil {
 		return writeError(w, 0, err)
 	}
+	if err := applyIdempotencyKey(r, events, batch); err != nil {
+		return writeError(w, 0, err)
+	}
 	if authorize != nil {
 		if err := authorize(events); err != nil {
 			return writeError(w, 0, err)
 		}
 	}
-	counts, err := hub.Publish(events)
-	if err != nil {
-		return writeError(w, http.StatusServiceUnavailable, fmt.Errorf("event not stored: %w", err))
+	if err := hb.Publish(r.Context(), events); err != nil {
+		return writeError(w, 0, storeError(err))
 	}
 	results := make([]publishResult, len(events))
 	for i, e := range events {
-		results[i] = publishResult{ID: e.ID, Subscribers: counts[i]}
+		ack := e.Ack()
+		results[i] = publishResult{ID: ack.ID, Subscribers: ack.Subscribers}
+		if e.Repeated() {
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
 	}
 	if batch {
 		return writeJSON(w, http.StatusOK, results)
@@ -101,14 +109,14 @@ func (h *Handler) maxBody() int {
 
 // decodePublish turns a publish body into validated events. batch reports a
 // JSON array, which is answered with an array.
-func decodePublish(contentType string, body []byte, maxSize int) (events []*Event, batch bool, err error) {
+func decodePublish(contentType string, body []byte, maxSize int) (events []*hub.Event, batch bool, err error) {
 	switch contentType {
 	case "application/json":
 		events, batch, err = decodeJSON(body)
 	case "application/x-www-form-urlencoded":
-		var e *Event
+		var e *hub.Event
 		e, err = decodeForm(body)
-		events = []*Event{e}
+		events = []*hub.Event{e}
 	case "":
 		return nil, false, errStatus(http.StatusUnsupportedMediaType, "missing Content-Type: use application/json, application/x-www-form-urlencoded or "+ndjsonType)
 	default:
@@ -120,7 +128,7 @@ func decodePublish(contentType string, body []byte, maxSize int) (events []*Even
 	for i, e := range events {
 		if err := e.Validate(maxSize); err != nil {
 			status := http.StatusBadRequest
-			if errors.As(err, new(ErrTooLarge)) {
+			if errors.As(err, new(hub.ErrTooLarge)) {
 				status = http.StatusRequestEntityTooLarge
 			}
 			if batch {
@@ -145,9 +153,12 @@ type jsonEvent struct {
 	Retry      *int64          `json:"retry"`
 	Connection string          `json:"connection"`
 	Exclude    string          `json:"exclude"`
+	// IdempotencyKey makes a retry of this event within the hub's
+	// idempotency window a no-op answered with the first ack.
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
-func decodeJSON(body []byte) ([]*Event, bool, error) {
+func decodeJSON(body []byte) ([]*hub.Event, bool, error) {
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(body) {
 		return nil, false, errors.New("body is not valid UTF-8")
@@ -171,7 +182,7 @@ func decodeJSON(body []byte) ([]*Event, bool, error) {
 			return nil, false, err
 		}
 	}
-	events := make([]*Event, len(objs))
+	events := make([]*hub.Event, len(objs))
 	for i, o := range objs {
 		e, err := o.event()
 		if err != nil {
@@ -199,7 +210,7 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-func (o jsonEvent) event() (*Event, error) {
+func (o jsonEvent) event() (*hub.Event, error) {
 	name, err := oneOf("event", o.Event, "type", o.Type, "eventType", o.EventType)
 	if err != nil {
 		return nil, err
@@ -215,7 +226,7 @@ func (o jsonEvent) event() (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Event{Topics: topicList(o.Topic, o.Topics), Name: name, Data: data, Connection: o.Connection, Exclude: o.Exclude}
+	e := &hub.Event{Topics: topicList(o.Topic, o.Topics), Name: name, Data: data, Connection: o.Connection, Exclude: o.Exclude, IdempotencyKey: o.IdempotencyKey}
 	if o.Retry != nil {
 		if *o.Retry < 0 || *o.Retry > maxRetry.Milliseconds() {
 			return nil, fmt.Errorf("retry %d: want milliseconds from 0 to %d", *o.Retry, maxRetry.Milliseconds())
@@ -278,7 +289,7 @@ var formFields = map[string]bool{
 
 // decodeForm reads a form publish: topic (repeatable), event (alias type),
 // data, retry, connection, exclude.
-func decodeForm(body []byte) (*Event, error) {
+func decodeForm(body []byte) (*hub.Event, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return nil, fmt.Errorf("malformed form: %w", err)
@@ -298,7 +309,7 @@ func decodeForm(body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Event{
+	e := &hub.Event{
 		Topics:     topicList("", form["topic"]),
 		Name:       name,
 		Data:       form.Get("data"),

@@ -3,11 +3,14 @@ package caddysse
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // A streaming publish is one long POST of NDJSON: one event per line, each
@@ -28,7 +31,7 @@ const ndjsonReadBuffer = 64 << 10
 // why it was refused.
 type ndjsonLine struct {
 	n     int // the line's number, counting from 1
-	event *Event
+	event *hub.Event
 	err   error // an httpError
 	// subscribers is the number the stored event was queued to.
 	subscribers int
@@ -121,7 +124,7 @@ func (d *ndjsonReader) lineBuffered() bool {
 
 // decodeLine turns one line into a validated event, with the decoder and
 // the checks of a JSON publish.
-func decodeLine(raw []byte, maxSize int) (*Event, error) {
+func decodeLine(raw []byte, maxSize int) (*hub.Event, error) {
 	events, batch, err := decodeJSON(raw)
 	if err != nil {
 		return nil, errStatus(http.StatusBadRequest, "%v", err)
@@ -131,7 +134,7 @@ func decodeLine(raw []byte, maxSize int) (*Event, error) {
 	}
 	e := events[0]
 	if err := e.Validate(maxSize); err != nil {
-		if errors.As(err, new(ErrTooLarge)) {
+		if errors.As(err, new(hub.ErrTooLarge)) {
 			return nil, errStatus(http.StatusRequestEntityTooLarge, "%v", err)
 		}
 		return nil, errStatus(http.StatusBadRequest, "%v", err)
@@ -154,6 +157,9 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
+	if r.Header.Get(idempotencyHeader) != "" {
+		return writeError(w, http.StatusBadRequest, errors.New("a streaming publish takes no Idempotency-Key header: give each line its own idempotency_key"))
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", ndjsonType)
 	hdr.Set("Cache-Control", "no-store")
@@ -165,7 +171,7 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 	d := newNDJSONReader(r.Body, h.maxBody(), h.MaxEventSize)
 	var (
 		lines  []ndjsonLine
-		events []*Event
+		events []*hub.Event
 		acks   []byte
 	)
 	for {
@@ -199,7 +205,7 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		}
-		if readErr != nil || errors.Is(storeErr, ErrHubClosed) {
+		if readErr != nil || errors.Is(storeErr, hub.ErrHubClosed) {
 			// A read error is the client leaving or Caddy's body limit;
 			// either way the acks so far are all the client gets.
 			return nil
@@ -209,18 +215,17 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 
 // storeLines publishes the events of a batch's good lines, in one call to
 // the hub, and notes in each line how many subscribers its event reached.
-func (h *Handler) storeLines(lines []ndjsonLine, events []*Event) error {
+func (h *Handler) storeLines(lines []ndjsonLine, events []*hub.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	counts, err := h.hub.Publish(events)
-	if err != nil {
-		return errStatus(http.StatusServiceUnavailable, "event not stored: %w", err)
+	if err := h.hub.Publish(context.Background(), events); err != nil {
+		return storeError(err)
 	}
 	i := 0
 	for j := range lines {
 		if lines[j].err == nil {
-			lines[j].subscribers = counts[i]
+			lines[j].subscribers = events[i].Ack().Subscribers
 			i++
 		}
 	}

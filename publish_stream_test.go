@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // ndjsonWant is what the reader should make of one non-empty line: its
@@ -158,10 +160,10 @@ func TestNDJSONLineBuffered(t *testing.T) {
 func TestAppendAcks(t *testing.T) {
 	stats := new(publishStats)
 	lines := []ndjsonLine{
-		{n: 1, event: &Event{ID: "e-1"}, subscribers: 3},
+		{n: 1, event: &hub.Event{ID: "e-1"}, subscribers: 3},
 		{n: 2, err: errStatus(http.StatusBadRequest, `malformed "JSON"`)},
 		{n: 4, err: insufficientScope("the token does not allow publishing to %q", "x")},
-		{n: 5, event: &Event{ID: "id with \"quote\" <tag>"}},
+		{n: 5, event: &hub.Event{ID: "id with \"quote\" <tag>"}},
 	}
 	got := string(appendAcks(nil, lines, nil, stats))
 	want := `{"id":"e-1","subscribers":3}` + "\n" +
@@ -176,7 +178,7 @@ func TestAppendAcks(t *testing.T) {
 	}
 	// A failed store turns the good lines' acks into errors; refused lines
 	// keep their own.
-	got = string(appendAcks(nil, lines[:2], errStatus(http.StatusServiceUnavailable, "event not stored: %w", ErrHubClosed), nil))
+	got = string(appendAcks(nil, lines[:2], errStatus(http.StatusServiceUnavailable, "event not stored: %w", hub.ErrHubClosed), nil))
 	want = `{"line":1,"status":503,"error":"event not stored: hub is closed"}` + "\n" +
 		`{"line":2,"status":400,"error":"malformed \"JSON\""}` + "\n"
 	if got != want {

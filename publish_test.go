@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/internal/ssetest"
 )
 
 const (
@@ -35,7 +38,7 @@ type pubWant struct {
 	Exclude    string
 }
 
-func pubGot(e *Event) pubWant {
+func pubGot(e *hub.Event) pubWant {
 	return pubWant{Topics: e.Topics, Name: e.Name, Data: e.Data, Retry: e.Retry, Connection: e.Connection, Exclude: e.Exclude}
 }
 
@@ -123,7 +126,7 @@ func TestDecodePublish(t *testing.T) {
 }
 
 func TestDecodePublishErrors(t *testing.T) {
-	many := make([]string, MaxTopics+1)
+	many := make([]string, hub.MaxTopics+1)
 	for i := range many {
 		many[i] = fmt.Sprintf("%q", fmt.Sprint("t", i))
 	}
@@ -322,10 +325,10 @@ func FuzzDecodePublish(f *testing.F) {
 			}
 			e.ID = "e-1"
 			wire := string(e.Wire())
-			if bad, ok := wireFieldsOnly(wire); !ok {
+			if bad, ok := ssetest.FieldsOnly(wire); !ok {
 				t.Fatalf("event %d encodes a line %q that is not an allowed field:\n%q", i, bad, wire)
 			}
-			got := specParse(wire)
+			got := ssetest.Parse(wire)
 			if len(got.Events) != 1 {
 				t.Fatalf("event %d reads back as %d events: %q", i, len(got.Events), wire)
 			}
@@ -334,7 +337,7 @@ func FuzzDecodePublish(f *testing.F) {
 				wantType = "message"
 			}
 			ev := got.Events[0]
-			if ev.Type != wantType || ev.Data != specNormalize(e.Data) || ev.LastEventID != "e-1" {
+			if ev.Type != wantType || ev.Data != ssetest.Normalize(e.Data) || ev.LastEventID != "e-1" {
 				t.Fatalf("event %d reads back as %+v from %q", i, ev, wire)
 			}
 		}

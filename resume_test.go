@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // quietSite has a history of 10 events, so that 20 events of a busy topic
@@ -74,7 +76,7 @@ func TestServerQuietTopicPollsWithoutReset(t *testing.T) {
 	if got := poll("a"); got.Reset != nil || len(got.Events) != 0 {
 		t.Errorf("a poll of the quiet topic answered %+v, want no events and no reset", got)
 	}
-	if got := poll("b"); got.Reset == nil || got.Reset.Reason != string(ResetExpired) {
+	if got := poll("b"); got.Reset == nil || got.Reset.Reason != string(hub.ResetExpired) {
 		t.Errorf("a poll of the busy topic answered %+v, want a reset", got)
 	}
 }

@@ -1,11 +1,14 @@
 package caddysse
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // A hub with a stats topic publishes its own counters to it every
@@ -47,59 +50,47 @@ type statsSample struct {
 	published, delivered uint64
 }
 
-// statsTicker is the one timer of a hub's stats events, run by its sweep
-// goroutine; it is nil while the hub has no stats topic.
-type statsTicker struct {
-	t    *time.Ticker
-	prev statsSample
-}
-
-// c is the ticker's channel, nil (never ready) while stopped.
-func (st *statsTicker) c() <-chan time.Time {
-	if st.t == nil {
-		return nil
+// configureStats starts, restarts or stops the hub's stats events for this
+// config's stats topic and interval; an empty topic stops them.
+func (e *hubEntry) configureStats(topic string, interval time.Duration) {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	if e.statsStop != nil {
+		close(e.statsStop)
+		e.statsStop = nil
 	}
-	return st.t.C
-}
-
-// configure follows the hub's settings: it stops the ticker when the hub
-// has no stats topic, else (re)starts it at the interval and publishes a
-// snapshot at once, so a reload that turns stats on shows them right away.
-func (st *statsTicker) configure(h *Hub, now time.Time) {
-	cfg := h.Config()
-	if cfg.StatsTopic == "" {
-		st.stop()
-		st.prev = statsSample{}
+	if topic == "" {
+		e.Hub.Pin(nil)
 		return
 	}
-	interval := cfg.StatsInterval
-	if interval <= 0 {
-		interval = defaultStatsInterval
-	}
-	if st.t == nil {
-		st.t = time.NewTicker(interval)
-	} else {
-		st.t.Reset(interval)
-	}
-	h.publishStats(now, &st.prev)
+	stop := make(chan struct{})
+	e.statsStop = stop
+	go e.publishStatsEvery(topic, cmp.Or(interval, defaultStatsInterval), stop)
 }
 
-func (st *statsTicker) stop() {
-	if st.t != nil {
-		st.t.Stop()
-		st.t = nil
+// publishStatsEvery publishes a stats event at once, then every interval,
+// until stop is closed or the hub closes.
+func (e *hubEntry) publishStatsEvery(topic string, interval time.Duration, stop chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var prev statsSample
+	e.publishStats(topic, time.Now(), &prev, stop)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-e.Hub.Done():
+			return
+		case now := <-t.C:
+			e.publishStats(topic, now, &prev, stop)
+		}
 	}
 }
 
-// publishStats sends the hub's counters to its stats topic and keeps the
-// event for the topic's next subscribers. prev is the previous sample, for
-// the rates; it is updated.
-func (h *Hub) publishStats(now time.Time, prev *statsSample) {
-	cfg := h.Config()
-	if cfg.StatsTopic == "" {
-		return
-	}
-	rep := statsReport{hubReport: newHubReport(cfg.Name, h, statsTopTopics), Time: now}
+// publishStats pins a stats event with the hub's report and the rates
+// since prev, unless the loop of stop was replaced meanwhile.
+func (e *hubEntry) publishStats(topic string, now time.Time, prev *statsSample, stop chan struct{}) {
+	rep := statsReport{hubReport: newHubReport(e.name, e.Hub, statsTopTopics), Time: now}
 	if !prev.at.IsZero() {
 		if elapsed := now.Sub(prev.at).Seconds(); elapsed > 0 {
 			rep.IntervalSeconds = elapsed
@@ -109,16 +100,11 @@ func (h *Hub) publishStats(now time.Time, prev *statsSample) {
 	}
 	*prev = statsSample{at: now, published: rep.Published, delivered: rep.Delivered}
 	data, _ := json.Marshal(rep) // numbers, strings and maps of them
-	e := &Event{Topics: []string{cfg.StatsTopic}, Name: statsEventName, Data: string(data), Time: now}
-	e.Wire()
-
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped || h.cfg.StatsTopic != cfg.StatsTopic {
-		return // closed or reconfigured meanwhile
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	if e.statsStop == stop {
+		e.Hub.Pin(&hub.Event{Topics: []string{topic}, Name: statsEventName, Data: string(data), Time: now})
 	}
-	h.latestStats = e
-	h.fanOut(e)
 }
 
 // checkStats judges stats_topic and stats_interval. It runs in Provision,
@@ -130,7 +116,7 @@ func (h *Handler) checkStats() error {
 		}
 		return nil
 	}
-	if err := CheckField("stats_topic", h.StatsTopic, MaxTopicLen); err != nil {
+	if err := hub.CheckField("stats_topic", h.StatsTopic, hub.MaxTopicLen); err != nil {
 		return err
 	}
 	if strings.Contains(h.StatsTopic, "*") {

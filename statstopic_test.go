@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
 // statstestNext waits for the next events queued to s and returns them.
-func statstestNext(t *testing.T, s *Subscriber, what string) []*Event {
+func statstestNext(t *testing.T, s *hub.Subscriber, what string) []*hub.Event {
 	t.Helper()
-	var events []*Event
+	var events []*hub.Event
 	hubtestWait(t, s, what, func() bool {
-		events, _, _, _ = s.take(events)
+		events = s.Take(events).Events
 		return len(events) > 0
 	})
 	return events
@@ -22,7 +23,7 @@ func statstestNext(t *testing.T, s *Subscriber, what string) []*Event {
 
 // statstestReport checks that e is a stats event, as a stream writes it,
 // and decodes its data.
-func statstestReport(t *testing.T, e *Event) statsReport {
+func statstestReport(t *testing.T, e *hub.Event) statsReport {
 	t.Helper()
 	if e.ID != "" || e.Name != statsEventName {
 		t.Fatalf("want an event named %q without id, got id %q name %q", statsEventName, e.ID, e.Name)
@@ -43,7 +44,9 @@ func statstestReport(t *testing.T, e *Event) statsReport {
 // history, the counters and the resume point as they were. A subscriber of
 // the topic gets the latest one as soon as it joins.
 func TestHubStatsEvent(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10, Name: "ops", StatsTopic: "hub/stats", StatsInterval: time.Hour})
+	e := testEntry(t, "ops")
+	h := e.Hub
+	e.configureStats("hub/stats", time.Hour)
 
 	// The snapshot the hub publishes when it starts reaches a dashboard
 	// joining at any moment once: as its latest, or live.
@@ -55,13 +58,13 @@ func TestHubStatsEvent(t *testing.T) {
 	all := hubtestJoin(t, h, "all", 10, "", "*")
 	prefix := hubtestJoin(t, h, "prefix", 10, "", "hub/*")
 	news := hubtestJoin(t, h, "news", 10, "", "news")
-	stored, _ := hubtestPublish(t, h, &Event{Topics: []string{"news"}, Data: "headline"})
+	stored := hubtestPublish(t, h, &hub.Event{Topics: []string{"news"}, Data: "headline"})
 	hubtestTake(all.Subscriber)
 	hubtestTake(news.Subscriber)
 	hubtestTake(prefix.Subscriber) // the first snapshot, if it came after prefix joined
 
 	prev := statsSample{at: time.Now().Add(-2 * time.Second)}
-	h.publishStats(time.Now(), &prev)
+	e.publishStats("hub/stats", time.Now(), &prev, e.statsStop)
 
 	got := statstestNext(t, dash.Subscriber, "a stats event")
 	if len(got) != 1 {
@@ -78,7 +81,7 @@ func TestHubStatsEvent(t *testing.T) {
 	if len(rep.Topics) != 4 || rep.Topics[0].Subscribers != 1 {
 		t.Errorf("busiest topics %v: want the 4 selectors, one subscriber each", rep.Topics)
 	}
-	for _, sub := range []*Subscription{all, prefix} {
+	for _, sub := range []*hub.Subscription{all, prefix} {
 		if events := statstestNext(t, sub.Subscriber, "the stats event for "+sub.ID); events[0] != got[0] {
 			t.Errorf("%s got %v, want the shared stats event", sub.ID, events)
 		}
@@ -96,15 +99,15 @@ func TestHubStatsEvent(t *testing.T) {
 	}
 	resumed := hubtestJoin(t, h, "resumed", 10, stored.ID, "*")
 	if len(resumed.Replay) != 0 || resumed.Reset != "" {
-		t.Errorf("a resume from the newest event replays %v (reset %q), want nothing", histIDs(resumed.Replay), resumed.Reset)
+		t.Errorf("a resume from the newest event replays %v (reset %q), want nothing", eventIDs(resumed.Replay), resumed.Reset)
 	}
 
 	// Joining: the latest snapshot at once, for subscribers of its topic.
 	late := hubtestJoin(t, h, "late", 10, "", "hub/stats")
-	if events, _, _, _ := late.take(nil); len(events) != 1 || events[0] != got[0] {
+	if events := late.Take(nil).Events; len(events) != 1 || events[0] != got[0] {
 		t.Errorf("a new subscriber of the stats topic has %v queued, want the latest snapshot", events)
 	}
-	if events, _, _, _ := resumed.take(nil); len(events) != 1 || events[0] != got[0] {
+	if events := resumed.Take(nil).Events; len(events) != 1 || events[0] != got[0] {
 		t.Errorf("a new subscriber of * has %v queued, want the latest snapshot", events)
 	}
 	if ids := hubtestTake(hubtestJoin(t, h, "other", 10, "", "news").Subscriber); len(ids) != 0 {
@@ -112,12 +115,13 @@ func TestHubStatsEvent(t *testing.T) {
 	}
 
 	// Turned off: nothing for the next subscriber, and nothing published.
-	h.Configure(HubConfig{History: 10, Name: "ops"})
-	h.publishStats(time.Now(), &prev)
+	stop := e.statsStop
+	e.configureStats("", 0)
+	e.publishStats("hub/stats", time.Now(), &prev, stop) // a tick of the stopped loop
 	if ids := hubtestTake(hubtestJoin(t, h, "after", 10, "", "hub/stats").Subscriber); len(ids) != 0 {
 		t.Errorf("after stats were turned off a subscriber got %v", ids)
 	}
-	if events, _, _, _ := dash.take(nil); len(events) != 0 {
+	if events := dash.Take(nil).Events; len(events) != 0 {
 		t.Errorf("after stats were turned off the dashboard got %d events", len(events))
 	}
 }
@@ -125,14 +129,16 @@ func TestHubStatsEvent(t *testing.T) {
 // TestHubStatsTicker: the hub publishes every interval, each event with the
 // counters of its moment, until it closes.
 func TestHubStatsTicker(t *testing.T) {
-	h := hubtestNew(t, HubConfig{History: 10, StatsTopic: "stats", StatsInterval: 20 * time.Millisecond})
+	e := testEntry(t, "ticker")
+	h := e.Hub
+	e.configureStats("stats", 20*time.Millisecond)
 	dash := hubtestJoin(t, h, "dash", 100, "", "stats")
 	var reports []statsReport
 	for len(reports) < 3 || reports[len(reports)-1].Published == 0 {
 		for _, e := range statstestNext(t, dash.Subscriber, "stats events") {
 			reports = append(reports, statstestReport(t, e))
 		}
-		hubtestPublish(t, h, &Event{Topics: []string{"work"}, Data: "x"})
+		hubtestPublish(t, h, &hub.Event{Topics: []string{"work"}, Data: "x"})
 	}
 	for i := 1; i < len(reports); i++ {
 		if !reports[i].Time.After(reports[i-1].Time) || reports[i].Published < reports[i-1].Published || reports[i].IntervalSeconds <= 0 {
@@ -142,8 +148,7 @@ func TestHubStatsTicker(t *testing.T) {
 	}
 	h.Close()
 	hubtestWait(t, dash.Subscriber, "the stream to end with the hub", func() bool {
-		_, _, closed, _ := dash.take(nil)
-		return closed
+		return dash.Take(nil).Closed
 	})
 }
 
@@ -164,7 +169,7 @@ func TestHubStatsSettings(t *testing.T) {
 		{"selector", Handler{StatsTopic: "hub/*"}, `stats_topic "hub/*": must be an exact topic`},
 		{"star", Handler{StatsTopic: "*"}, `stats_topic "*": must be an exact topic`},
 		{"line break", Handler{StatsTopic: "a\nb"}, "contains CR, LF or NUL"},
-		{"too long", Handler{StatsTopic: strings.Repeat("t", MaxTopicLen+1)}, "stats_topic is longer than"},
+		{"too long", Handler{StatsTopic: strings.Repeat("t", hub.MaxTopicLen+1)}, "stats_topic is longer than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,8 +213,7 @@ func TestHubStatsSettingsMerge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := merged.config("hub")
-			if got := cfg.StatsTopic + " " + cfg.StatsInterval.String(); got != tc.want {
+			if got := valueOr(merged.StatsTopic, "") + " " + valueOr(merged.StatsInterval, 0).String(); got != tc.want {
 				t.Errorf("merged stats %q, want %q", got, tc.want)
 			}
 		})

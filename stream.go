@@ -5,9 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // subscribe serves a GET as an event stream until the client leaves, the
@@ -31,7 +32,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
-		sub.Close(ReasonWriteFailed)
+		sub.Close(hub.ReasonWriteFailed)
 		return nil
 	}
 	sub.Wrote(time.Now())
@@ -40,24 +41,23 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	var batch []*Event
+	var batch []*hub.Event
 	for {
 		select {
 		case <-sub.Notify():
 		case <-r.Context().Done():
-			sub.Close(ReasonClientGone)
+			sub.Close(hub.ReasonClientGone)
 			return nil
 		}
-		events, heartbeat, closed, reason := sub.take(batch[:0])
-		head, tail := h.hub.around(sub.Subscriber, events, heartbeat, closed, reason)
-		err := out.send(head, events, tail)
-		clear(events)
-		batch = events
-		if closed {
+		b := sub.Take(batch[:0])
+		err := out.send(b.Head, b.Events, b.Tail)
+		clear(b.Events)
+		batch = b.Events
+		if b.Closed {
 			return nil
 		}
 		if err != nil {
-			sub.Close(ReasonWriteFailed)
+			sub.Close(hub.ReasonWriteFailed)
 			return nil
 		}
 		sub.Wrote(time.Now())
@@ -68,7 +68,7 @@ var errStopped = errors.New("this config is stopping")
 
 // join validates a subscription request, takes a slot under the route's
 // limits and subscribes to the hub. leave undoes all of it.
-func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave func(), err error) {
+func (h *Handler) join(r *http.Request, queue int) (sub *hub.Subscription, leave func(), err error) {
 	topics, err := h.requestTopics(r)
 	if err != nil {
 		return nil, nil, err
@@ -82,18 +82,18 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 		return nil, nil, err
 	}
 	now := time.Now()
-	s := NewSubscriber(newConnectionID(), topics, queue, now)
+	s := hub.NewSubscriber(newConnectionID(), topics, queue, now)
 	s.RemoteAddr = r.RemoteAddr
 	if h.MaxDuration > 0 {
-		s.deadline = now.Add(Jitter(time.Duration(h.MaxDuration), 0.8))
+		s.EndBy(now.Add(hub.Jitter(time.Duration(h.MaxDuration), 0.8)), hub.ReasonMaxDuration)
 	}
-	s.EndBy(expires, ReasonTokenExpired)
+	s.EndBy(expires, hub.ReasonTokenExpired)
 	if !h.streams.add(s) {
 		h.limits.release(ip)
 		return nil, nil, errStopped
 	}
-	hub := h.hub
-	sub, err = hub.Subscribe(s, lastEventID(r))
+	hb := h.hub
+	sub, err = hb.Subscribe(r.Context(), s, lastEventID(r))
 	if err != nil {
 		h.streams.remove(s)
 		h.limits.release(ip)
@@ -101,7 +101,7 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 	}
 	setPlaceholders(r, h.Hub, s)
 	return sub, func() {
-		hub.Unsubscribe(s)
+		hb.Unsubscribe(s)
 		h.streams.remove(s)
 		h.limits.release(ip)
 	}, nil
@@ -114,7 +114,7 @@ func (h *Handler) join(r *http.Request, queue int) (sub *Subscription, leave fun
 func (h *Handler) redirectStream(w http.ResponseWriter) error {
 	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(RetrySoon())
+	_, err := w.Write(hub.RetrySoon())
 	return err
 }
 
@@ -142,66 +142,33 @@ func setStreamHeaders(w http.ResponseWriter, compress bool) {
 // its own: several clients dispatch a block without data as an empty
 // message. With no event to open with, it waits in the subscriber for the
 // first one.
-func (h *Handler) opening(sub *Subscription) []byte {
+func (h *Handler) opening(sub *hub.Subscription) []byte {
 	retry := time.Duration(h.Retry)
 	var buf []byte
 	if h.ConnectedEvent == nil || *h.ConnectedEvent {
 		data, _ := json.Marshal(map[string]any{"connection": sub.ID, "topics": sub.Topics})
-		buf = AppendEvent(buf, "", "connected", string(data), retry)
+		buf = hub.AppendEvent(buf, "", "connected", string(data), retry)
 		retry = 0
 	}
 	if sub.Reset != "" {
-		buf = AppendEvent(buf, sub.Head, "reset", string(resetData(sub)), retry)
+		buf = hub.AppendEvent(buf, sub.Head, "reset", string(resetData(sub)), retry)
 		retry = 0
 	}
 	if retry > 0 {
 		if len(sub.Replay) > 0 {
 			// Lines concatenate: this joins the first replayed event's block.
-			buf = AppendRetry(buf, retry)
+			buf = hub.AppendRetry(buf, retry)
 		} else {
-			sub.pendingRetry = AppendRetry(nil, retry)
+			sub.CarryRetry(hub.AppendRetry(nil, retry))
 		}
 	}
 	return buf
 }
 
 // resetData is the JSON a "reset" event carries.
-func resetData(sub *Subscription) []byte {
+func resetData(sub *hub.Subscription) []byte {
 	data, _ := json.Marshal(map[string]string{"lastEventId": sub.Requested, "reason": string(sub.Reset)})
 	return data
-}
-
-// around is what a write carries besides the events taken with it. Before
-// them: the retry hint still waiting for the stream's first event, once
-// there is one to carry it, or a heartbeat when one is due. After them,
-// when the stream ends for a shutdown or its token expired: a short retry
-// hint, so the client comes back at once (with a fresh token) rather than
-// after its usual delay. None of it ends
-// with a blank line, so none forms a block a client could dispatch: a
-// retry line joins the block of the event after it, or, as the stream's
-// last line, is applied when it is read. Only the stream's writer calls it.
-func (h *Hub) around(s *Subscriber, events []*Event, heartbeat, closed bool, reason string) (head, tail []byte) {
-	switch {
-	case s.pendingRetry != nil && len(events) > 0:
-		head, s.pendingRetry = s.pendingRetry, nil
-	case heartbeat:
-		head = h.HeartbeatWire()
-	}
-	if closed && (reason == ReasonStopping || reason == ReasonHubClosed || reason == ReasonTokenExpired) {
-		tail = RetrySoon()
-	}
-	return head, tail
-}
-
-// RetrySoon is a retry line of 0.5-1.5s, so the clients of a stopped
-// config return quickly but not all in the same instant.
-func RetrySoon() []byte {
-	return AppendRetry(nil, Jitter(1500*time.Millisecond, 1.0/3))
-}
-
-// Jitter returns a random duration between frac*d and d.
-func Jitter(d time.Duration, frac float64) time.Duration {
-	return time.Duration(float64(d) * (frac + (1-frac)*rand.Float64()))
 }
 
 // newConnectionID returns an unguessable connection id of 16 characters
@@ -247,7 +214,7 @@ func newStreamWriter(w http.ResponseWriter, timeout time.Duration) *streamWriter
 // send writes head, the events' shared encodings and tail, then flushes
 // once. After a send that timed out the stream is unusable; the caller
 // ends it. No timer callback runs once send has returned.
-func (sw *streamWriter) send(head []byte, events []*Event, tail []byte) error {
+func (sw *streamWriter) send(head []byte, events []*hub.Event, tail []byte) error {
 	if sw.timer == nil {
 		return sw.write(head, events, tail)
 	}
@@ -260,7 +227,7 @@ func (sw *streamWriter) send(head []byte, events []*Event, tail []byte) error {
 	return err
 }
 
-func (sw *streamWriter) write(head []byte, events []*Event, tail []byte) error {
+func (sw *streamWriter) write(head []byte, events []*hub.Event, tail []byte) error {
 	if len(head) > 0 {
 		if _, err := sw.w.Write(head); err != nil {
 			return err

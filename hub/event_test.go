@@ -9,152 +9,30 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/caddy-sse/caddy-sse/internal/ssetest"
 )
-
-// The parser below reads an event stream the way a browser's EventSource
-// does (WHATWG HTML, "Parsing an event stream" and "Dispatch the event"),
-// so the tests check the encoder against what clients will actually see
-// rather than against the encoder's own idea of the format.
-
-// specEvent is one event as EventSource dispatches it.
-type specEvent struct {
-	Type        string // "message" when no event field was given
-	Data        string
-	LastEventID string
-}
-
-// specStream is what an EventSource made of a whole stream.
-type specStream struct {
-	Events  []specEvent
-	Retry   int64 // the last valid retry field in ms; -1 when none
-	Lines   []string
-	Partial string // text after the last line terminator, never processed
-}
-
-// specLines splits a stream into lines the way the spec does: CRLF, LF and
-// CR each end a line. Text after the last terminator is returned apart: a
-// stream that ends there has not finished that line.
-func specLines(s string) (lines []string, rest string) {
-	for {
-		i := strings.IndexAny(s, "\r\n")
-		if i < 0 {
-			return lines, s
-		}
-		lines = append(lines, s[:i])
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
-		s = s[i+1:]
-	}
-}
-
-// specParse parses a complete stream. It expects valid UTF-8, which is what
-// the decoder step of the spec hands to the parser.
-func specParse(stream string) specStream {
-	stream = strings.TrimPrefix(stream, "\uFEFF")
-	lines, rest := specLines(stream)
-	out := specStream{Retry: -1, Lines: lines, Partial: rest}
-	var data strings.Builder
-	var eventType, lastIDBuffer string
-	for _, line := range lines {
-		if line == "" {
-			// Dispatch: the last event id is updated even when nothing
-			// is dispatched.
-			lastID := lastIDBuffer
-			if data.Len() == 0 {
-				eventType = ""
-				continue
-			}
-			d := strings.TrimSuffix(data.String(), "\n")
-			typ := eventType
-			if typ == "" {
-				typ = "message"
-			}
-			out.Events = append(out.Events, specEvent{Type: typ, Data: d, LastEventID: lastID})
-			data.Reset()
-			eventType = ""
-			continue
-		}
-		if line[0] == ':' {
-			continue // a comment
-		}
-		field, value, found := strings.Cut(line, ":")
-		if found {
-			value = strings.TrimPrefix(value, " ")
-		}
-		switch field {
-		case "event":
-			eventType = value
-		case "data":
-			data.WriteString(value)
-			data.WriteByte('\n')
-		case "id":
-			if !strings.Contains(value, "\x00") {
-				lastIDBuffer = value
-			}
-		case "retry":
-			if value != "" && strings.Trim(value, "0123456789") == "" {
-				if ms, err := strconv.ParseInt(value, 10, 64); err == nil {
-					out.Retry = ms
-				}
-			}
-		}
-	}
-	// An event not ended by a blank line is discarded at the end of the
-	// stream, as the spec says.
-	return out
-}
-
-// specNormalize is data as a client reads it back: every line break is LF.
-func specNormalize(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
-}
-
-// wireFieldsOnly reports the first line of an encoded event that is neither
-// empty nor one of the fields the encoder may write.
-func wireFieldsOnly(wire string) (bad string, ok bool) {
-	lines, rest := specLines(wire)
-	if rest != "" {
-		return rest, false
-	}
-	for _, l := range lines {
-		if l == "" {
-			continue
-		}
-		allowed := false
-		for _, p := range []string{"id: ", "event: ", "retry: ", "data: "} {
-			if strings.HasPrefix(l, p) {
-				allowed = true
-				break
-			}
-		}
-		if !allowed {
-			return l, false
-		}
-	}
-	return "", true
-}
 
 func TestSpecParserSanity(t *testing.T) {
 	// The parser is the oracle for the encoder tests, so check it against
 	// the examples of the spec itself.
-	got := specParse("data: YHOO\ndata: +2\ndata: 10\n\n")
+	got := ssetest.Parse("data: YHOO\ndata: +2\ndata: 10\n\n")
 	if len(got.Events) != 1 || got.Events[0].Data != "YHOO\n+2\n10" || got.Events[0].Type != "message" {
 		t.Fatalf("spec example 1: %+v", got.Events)
 	}
-	got = specParse(": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n")
-	want := []specEvent{
+	got = ssetest.Parse(": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n")
+	want := []ssetest.Event{
 		{Type: "message", Data: "first event", LastEventID: "1"},
 		{Type: "message", Data: "second event", LastEventID: ""},
 	}
 	if !slices.Equal(got.Events, want) || got.Partial != "" {
 		t.Fatalf("spec example 2: got %+v, want %+v", got.Events, want)
 	}
-	got = specParse("data\n\ndata\ndata\n\ndata:\n")
+	got = ssetest.Parse("data\n\ndata\ndata\n\ndata:\n")
 	if len(got.Events) != 2 || got.Events[0].Data != "" || got.Events[1].Data != "\n" {
 		t.Fatalf("spec example 3: %+v", got.Events)
 	}
-	got = specParse("event: x\r\nretry: 1500\rid: 7\n\n")
+	got = ssetest.Parse("event: x\r\nretry: 1500\rid: 7\n\n")
 	if len(got.Events) != 0 || got.Retry != 1500 {
 		t.Fatalf("no data field must dispatch nothing: %+v", got)
 	}
@@ -202,9 +80,9 @@ func TestAppendEvent(t *testing.T) {
 				t.Fatalf("appending to a buffer: got %q", got)
 			}
 			// And a client reads back the data with its breaks as LF.
-			s := specParse(tt.want)
-			if len(s.Events) != 1 || s.Events[0].Data != specNormalize(tt.data) {
-				t.Fatalf("client reads %+v, want data %q", s.Events, specNormalize(tt.data))
+			s := ssetest.Parse(tt.want)
+			if len(s.Events) != 1 || s.Events[0].Data != ssetest.Normalize(tt.data) {
+				t.Fatalf("client reads %+v, want data %q", s.Events, ssetest.Normalize(tt.data))
 			}
 		})
 	}
@@ -381,13 +259,13 @@ func FuzzEncodeEvent(f *testing.F) {
 		if !utf8.ValidString(wire) {
 			t.Fatalf("encoding of valid UTF-8 is not valid UTF-8: %q", wire)
 		}
-		if bad, ok := wireFieldsOnly(wire); !ok {
+		if bad, ok := ssetest.FieldsOnly(wire); !ok {
 			t.Fatalf("encoding has a line %q that is not an allowed field:\n%q", bad, wire)
 		}
 		if !strings.HasSuffix(wire, "\n\n") {
 			t.Fatalf("encoding does not end with a blank line: %q", wire)
 		}
-		got := specParse(wire)
+		got := ssetest.Parse(wire)
 		if got.Partial != "" {
 			t.Fatalf("encoding ends inside a line: %q", wire)
 		}
@@ -402,7 +280,7 @@ func FuzzEncodeEvent(f *testing.F) {
 		if ev.Type != wantType {
 			t.Errorf("event type = %q, want %q", ev.Type, wantType)
 		}
-		if want := specNormalize(data); ev.Data != want {
+		if want := ssetest.Normalize(data); ev.Data != want {
 			t.Errorf("data = %q, want %q", ev.Data, want)
 		}
 		if ev.LastEventID != id {

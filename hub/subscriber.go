@@ -145,7 +145,7 @@ func (s *Subscriber) signal() {
 func (s *Subscriber) push(e *Event, wake *[]*Subscriber) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || (e.ID != "" && e.Seq <= s.after) {
+	if s.closed || (s.after > 0 && e.ID != "" && e.Seq <= s.after) {
 		return false
 	}
 	if len(s.queue) >= s.limit {

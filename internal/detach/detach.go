@@ -1,124 +1,110 @@
+// Package detach writes event streams whose connections were taken over
+// from net/http: a few workers write every such stream, and one epoll set
+// notices clients that hang up, so an idle stream costs a few hundred bytes
+// of records instead of a goroutine stack, net/http's buffers and Caddy's
+// request state. It meets the hub through the hub's Writer interface and
+// the Subscriber's methods (Take, Release, Wrote, Close), never its fields.
 package detach
 
 import (
-	"context"
+	"errors"
 	"net"
-	"net/http"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
-// A plain HTTP/1.1 stream is detached from its request once its opening is
-// flushed: the connection is hijacked, the serving goroutine returns, and
-// the hub's writer pool writes its events from then on. An idle stream then
-// costs a few hundred bytes of records instead of a goroutine stack,
-// net/http's buffers and Caddy's request state. HTTP/2, HTTP/3, TLS and
-// encoded streams keep their goroutine (stream.go).
-
-// rawConnKey is the context key under which the connection a request came
-// on is stored, by the ConnContext hook registered in Provision.
-type rawConnKey struct{}
-
-// storeRawConn is the server's ConnContext hook.
-func storeRawConn(ctx context.Context, c net.Conn) context.Context {
-	if ctx.Value(rawConnKey{}) != nil {
-		return ctx
-	}
-	return context.WithValue(ctx, rawConnKey{}, c)
+// Totals count what the pool wrote to one stream.
+type Totals struct {
+	Events int
+	Bytes  int
 }
 
-// detached is the state of a stream written by the pool.
-type detached struct {
-	conn    net.Conn
+func (t *Totals) add(o Totals) {
+	t.Events += o.Events
+	t.Bytes += o.Bytes
+}
+
+// Stream is how a taken-over connection is to be written.
+type Stream struct {
+	// Conn is the connection, already past the response headers and the
+	// stream's opening; the pool writes HTTP/1.1 chunks to it.
+	Conn net.Conn
+	// WriteTimeout bounds a write to a client that stopped reading.
+	WriteTimeout time.Duration
+	// Ended runs once the stream ended and its connection is closed, with
+	// what the pool wrote to it.
+	Ended func(Totals)
+}
+
+// stream is the pool's state of one stream.
+type stream struct {
+	Stream
+	sub     *hub.Subscriber
 	sc      syscall.Conn
 	token   uint64
-	timeout time.Duration
-	leave   func()
-	pool    *writerPool
-	logger  *zap.Logger  // for the line logged when the stream ends
-	sent    streamTotals // what the pool wrote; only its current writer touches it
-
-	// scheduled is guarded by the subscriber's mutex: the stream is queued
-	// for, or being served by, a worker. readyAt is when it was queued.
-	scheduled bool
-	readyAt   time.Time
-	scratch   []*Event
+	readyAt time.Time // when it was queued; guarded by the pool's mutex
+	sent    Totals    // only its current writer touches it
+	scratch []*hub.Event
 }
 
-// detach hijacks an eligible stream and hands it to the hub's writer pool,
-// with leave to run when it ends. It reports false, having changed nothing,
-// when the stream must stay on its goroutine.
-func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *Subscriber, leave func()) bool {
-	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || w.Header().Get("Content-Encoding") != "" {
-		return false
-	}
-	conn, _ := r.Context().Value(rawConnKey{}).(net.Conn)
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	pool, err := h.hub.writers()
-	if err != nil {
-		return false
-	}
-	if _, _, err := http.NewResponseController(w).Hijack(); err != nil {
-		return false
-	}
-	// Deadlines net/http set for the request would fail later writes;
-	// the pool bounds each write itself.
-	_ = conn.SetDeadline(time.Time{})
-	d := &detached{conn: conn, sc: sc, timeout: time.Duration(h.WriteTimeout), leave: leave, pool: pool, logger: h.logger}
-	if d.token, err = pool.watcher.add(sub, sc); err != nil {
-		conn.Close()
-		leave()
-		return true
-	}
-	sub.mu.Lock()
-	sub.det = d
-	sub.signal() // whatever queued since the opening
-	sub.mu.Unlock()
-	return true
-}
-
-// writerPool writes the events of detached streams: a few workers take
-// streams that have something to send from a run queue.
-type writerPool struct {
-	hub     *Hub
+// Pool writes the events of detached streams: a few workers take streams
+// that have something to send from a run queue. It is a hub.Writer.
+type Pool struct {
 	watcher *closeWatcher
 
 	mu      sync.Mutex
-	ready   []*Subscriber
+	streams map[*hub.Subscriber]*stream
+	ready   []*stream
 	wake    chan struct{}
 	done    chan struct{}
 	closing bool
 }
 
-func newWriterPool(h *Hub) (*writerPool, error) {
+var _ hub.Writer = (*Pool)(nil)
+
+// NewPool starts a pool; it fails where connections cannot be watched
+// (outside Linux).
+func NewPool() (*Pool, error) {
 	w, err := newCloseWatcher()
 	if err != nil {
 		return nil, err
 	}
 	workers := 2 * runtime.GOMAXPROCS(0)
-	p := &writerPool{hub: h, watcher: w, wake: make(chan struct{}, workers), done: make(chan struct{})}
+	p := &Pool{
+		watcher: w,
+		streams: make(map[*hub.Subscriber]*stream),
+		wake:    make(chan struct{}, workers),
+		done:    make(chan struct{}),
+	}
 	for range workers {
 		go p.work()
 	}
 	return p, nil
 }
 
-// schedule queues a stream; the caller holds its mutex.
-func (p *writerPool) schedule(s *Subscriber) {
-	if s.det.scheduled {
-		return
+// Serve takes over the stream of sub, which must not be attached yet, and
+// writes it from now on. When it returns an error nothing was taken over.
+func (p *Pool) Serve(sub *hub.Subscriber, s Stream) error {
+	sc, ok := s.Conn.(syscall.Conn)
+	if !ok {
+		return errNotSyscallConn
 	}
-	s.det.scheduled = true
-	p.enqueue([]*Subscriber{s})
+	st := &stream{Stream: s, sub: sub, sc: sc}
+	token, err := p.watcher.add(sub, sc)
+	if err != nil {
+		return err
+	}
+	st.token = token
+	p.mu.Lock()
+	p.streams[sub] = st
+	p.mu.Unlock()
+	sub.Attach(p) // wakes it if something queued since the opening
+	return nil
 }
 
 // linger is how long a stream waits in the run queue before it is written,
@@ -127,22 +113,26 @@ func (p *writerPool) schedule(s *Subscriber) {
 // per event per subscriber eating the CPU the publishers need.
 const linger = 500 * time.Microsecond
 
-// enqueue adds streams already marked scheduled to the run queue; the
-// caller holds their mutexes or marked them under it.
-func (p *writerPool) enqueue(subs []*Subscriber) {
+// Wake queues streams that have something to write; the hub calls it.
+func (p *Pool) Wake(subs []*hub.Subscriber) {
 	now := time.Now()
-	for _, s := range subs {
-		s.det.readyAt = now
-	}
 	p.mu.Lock()
 	if p.closing {
 		// The workers may be gone: a stream whose slow write ended after
-		// the hub closed still needs its last write and its release.
+		// the pool closed still needs its last write and its release.
+		batch := make([]*stream, 0, len(subs))
+		for _, s := range subs {
+			batch = append(batch, p.streams[s])
+		}
 		p.mu.Unlock()
-		go p.serveAll(slices.Clone(subs))
+		go p.serveAll(batch)
 		return
 	}
-	p.ready = append(p.ready, subs...)
+	for _, s := range subs {
+		st := p.streams[s]
+		st.readyAt = now
+		p.ready = append(p.ready, st)
+	}
 	p.mu.Unlock()
 	for range min(len(subs), cap(p.wake)) {
 		select {
@@ -157,11 +147,11 @@ func (p *writerPool) enqueue(subs []*Subscriber) {
 const grab = 32
 
 // next waits for work and moves up to grab streams into batch.
-func (p *writerPool) next(batch []*Subscriber) ([]*Subscriber, bool) {
+func (p *Pool) next(batch []*stream) ([]*stream, bool) {
 	for {
 		p.mu.Lock()
 		if len(p.ready) > 0 {
-			if wait := time.Until(p.ready[0].det.readyAt.Add(linger)); wait > 0 && !p.closing {
+			if wait := time.Until(p.ready[0].readyAt.Add(linger)); wait > 0 && !p.closing {
 				p.mu.Unlock()
 				time.Sleep(wait)
 				continue
@@ -191,17 +181,17 @@ func (p *writerPool) next(batch []*Subscriber) ([]*Subscriber, bool) {
 	}
 }
 
-func (p *writerPool) work() {
-	batch := make([]*Subscriber, grab)
+func (p *Pool) work() {
+	batch := make([]*stream, grab)
 	var scratch writeScratch
 	for {
-		subs, ok := p.next(batch)
+		streams, ok := p.next(batch)
 		if !ok {
 			return
 		}
-		for i, s := range subs {
-			p.serve(s, &scratch)
-			subs[i] = nil
+		for i, st := range streams {
+			p.serve(st, &scratch)
+			streams[i] = nil
 		}
 		// The writes never block, so without this a busy worker would keep
 		// its thread for a whole time slice while publish requests wait.
@@ -210,16 +200,22 @@ func (p *writerPool) work() {
 }
 
 // serveAll serves streams outside the workers.
-func (p *writerPool) serveAll(subs []*Subscriber) {
+func (p *Pool) serveAll(streams []*stream) {
 	var scratch writeScratch
-	for _, s := range subs {
-		p.serve(s, &scratch)
+	for _, st := range streams {
+		p.serve(st, &scratch)
 	}
 }
 
-// close lets the workers finish what is queued, then stop.
-func (p *writerPool) close() {
+// Close lets the workers finish what is queued, then stop. Streams still
+// open are ended by their hub closing them; the pool serves them to the
+// end on goroutines of their own.
+func (p *Pool) Close() {
 	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		return
+	}
 	p.closing = true
 	p.mu.Unlock()
 	close(p.done)
@@ -234,25 +230,20 @@ type writeScratch struct {
 
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
 // chunked body that net/http started.
-func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
-	d := s.det
-	events, heartbeat, closed, reason := s.take(d.scratch[:0])
-	head, tail := p.hub.around(s, events, heartbeat, closed, reason)
-	bufs := chunk(sc.bufs[:0], sc.size[:0], head, events, tail, closed)
+func (p *Pool) serve(st *stream, sc *writeScratch) {
+	b := st.sub.Take(st.scratch[:0])
+	bufs := chunk(sc.bufs[:0], sc.size[:0], b)
 	sc.bufs = bufs[:0]
-	batch := streamTotals{events: len(events)}
-	for _, b := range bufs {
-		batch.bytes += len(b)
-	}
-	clear(events)
-	if cap(events) <= 64 {
-		d.scratch = events[:0]
+	batch := Totals{Events: len(b.Events), Bytes: buffersLen(bufs)}
+	clear(b.Events)
+	if cap(b.Events) <= 64 {
+		st.scratch = b.Events[:0]
 	}
 	if len(bufs) == 0 {
-		p.release(s, closed)
+		p.release(st, b.Closed)
 		return
 	}
-	done, err := writeNow(d.sc, &bufs)
+	done, err := writeNow(st.sc, &bufs)
 	if err == nil && !done {
 		// A slow reader: finish this write on a goroutine of its own, with
 		// the full write timeout, so no other stream waits for it. The
@@ -262,74 +253,84 @@ func (p *writerPool) serve(s *Subscriber, sc *writeScratch) {
 			rest = append(rest, b...)
 		}
 		go func() {
-			_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
-			_, err := d.conn.Write(rest)
-			_ = d.conn.SetWriteDeadline(time.Time{})
-			p.written(s, closed, err, batch)
+			_ = st.Conn.SetWriteDeadline(time.Now().Add(st.WriteTimeout))
+			_, err := st.Conn.Write(rest)
+			_ = st.Conn.SetWriteDeadline(time.Time{})
+			p.written(st, b.Closed, err, batch)
 		}()
 		return
 	}
-	p.written(s, closed, err, batch)
+	p.written(st, b.Closed, err, batch)
 }
 
-func (p *writerPool) written(s *Subscriber, closed bool, err error, batch streamTotals) {
+func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 	if err == nil {
-		s.Wrote(time.Now())
-		s.det.sent.add(batch)
+		st.sub.Wrote(time.Now())
+		st.sent.add(batch)
 	} else {
-		s.Close(ReasonWriteFailed)
+		st.sub.Close(hub.ReasonWriteFailed)
 		closed = true
 	}
-	p.release(s, closed)
+	p.release(st, closed)
 }
 
 // release ends a closed stream, or takes it off the worker and queues it
 // again if more arrived meanwhile.
-func (p *writerPool) release(s *Subscriber, closed bool) {
-	d := s.det
-	if closed {
-		p.watcher.remove(d.token, d.sc)
-		d.conn.Close()
-		d.leave()
-		logStreamEnd(d.logger, s, d.sent)
+func (p *Pool) release(st *stream, closed bool) {
+	if !closed {
+		if st.sub.Release() {
+			p.Wake([]*hub.Subscriber{st.sub})
+		}
 		return
 	}
-	s.mu.Lock()
-	d.scheduled = false
-	if len(s.queue) > 0 || s.heartbeat || s.closed {
-		p.schedule(s)
+	p.watcher.remove(st.token, st.sc)
+	st.Conn.Close()
+	p.mu.Lock()
+	delete(p.streams, st.sub)
+	p.mu.Unlock()
+	if st.Ended != nil {
+		st.Ended(st.sent)
 	}
-	s.mu.Unlock()
 }
 
 // chunk frames a write as one HTTP/1.1 chunk, appended to bufs: size line
-// (formatted into sizeBuf), head, events, tail, CRLF; and the last chunk
-// when the stream ends.
-func chunk(bufs net.Buffers, sizeBuf, head []byte, events []*Event, tail []byte, last bool) net.Buffers {
-	size := len(head) + len(tail)
-	for _, e := range events {
+// (formatted into sizeBuf), the batch's head, events and tail, CRLF; and
+// the last chunk when the stream ends.
+func chunk(bufs net.Buffers, sizeBuf []byte, b hub.Batch) net.Buffers {
+	size := len(b.Head) + len(b.Tail)
+	for _, e := range b.Events {
 		size += len(e.Wire())
 	}
 	if size > 0 {
 		bufs = append(bufs, append(strconv.AppendInt(sizeBuf, int64(size), 16), '\r', '\n'))
-		if len(head) > 0 {
-			bufs = append(bufs, head)
+		if len(b.Head) > 0 {
+			bufs = append(bufs, b.Head)
 		}
-		for _, e := range events {
+		for _, e := range b.Events {
 			bufs = append(bufs, e.Wire())
 		}
-		if len(tail) > 0 {
-			bufs = append(bufs, tail)
+		if len(b.Tail) > 0 {
+			bufs = append(bufs, b.Tail)
 		}
 		bufs = append(bufs, crlf)
 	}
-	if last {
+	if b.Closed {
 		bufs = append(bufs, lastChunk)
 	}
 	return bufs
 }
 
+var errNotSyscallConn = errors.New("the connection gives no access to its socket")
+
 var (
 	crlf      = []byte("\r\n")
 	lastChunk = []byte("0\r\n\r\n")
 )
+
+func buffersLen(bufs net.Buffers) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}

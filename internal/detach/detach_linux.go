@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // closeWatcher notices clients that close a taken-over connection, with
@@ -21,7 +23,7 @@ type closeWatcher struct {
 	wakefd int // an eventfd that ends the loop
 
 	mu     sync.Mutex
-	tokens map[uint64]*Subscriber
+	tokens map[uint64]*hub.Subscriber
 	next   uint64
 	closed bool
 }
@@ -38,7 +40,7 @@ func newCloseWatcher() (*closeWatcher, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	w := &closeWatcher{epfd: epfd, wakefd: wakefd, tokens: make(map[uint64]*Subscriber), next: wakeToken + 1}
+	w := &closeWatcher{epfd: epfd, wakefd: wakefd, tokens: make(map[uint64]*hub.Subscriber), next: wakeToken + 1}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	setToken(&ev, wakeToken)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
@@ -61,7 +63,7 @@ func getToken(ev *unix.EpollEvent) uint64 {
 
 // add watches conn for the client hanging up; the subscriber is closed
 // when it does. The returned token removes the watch.
-func (w *closeWatcher) add(s *Subscriber, conn syscall.Conn) (uint64, error) {
+func (w *closeWatcher) add(s *hub.Subscriber, conn syscall.Conn) (uint64, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -126,7 +128,7 @@ func (w *closeWatcher) loop() {
 			s := w.tokens[token]
 			w.mu.Unlock()
 			if s != nil {
-				s.Close(ReasonClientGone)
+				s.Close(hub.ReasonClientGone)
 			}
 		}
 	}
@@ -179,14 +181,6 @@ func writeNow(sc syscall.Conn, bufs *net.Buffers) (done bool, err error) {
 		return false, werr
 	}
 	return len(*bufs) == 0, nil
-}
-
-func buffersLen(bufs net.Buffers) int {
-	n := 0
-	for _, b := range bufs {
-		n += len(b)
-	}
-	return n
 }
 
 // consume drops the first n bytes from bufs.

@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 func TestConsume(t *testing.T) {
@@ -67,29 +70,23 @@ func TestWriteNowManyBuffers(t *testing.T) {
 // after the hub closed (its slow write ended late) still gets its last
 // write and is released, rather than stranded with its connection open.
 func TestPoolServesStreamsQueuedAfterClose(t *testing.T) {
-	h := NewHub(HubConfig{History: 10})
-	pool, err := h.writers()
+	pool, err := NewPool()
 	if err != nil {
 		t.Fatal(err)
 	}
 	server, client := tcpPair(t)
-
-	s := NewSubscriber("x", []string{"t"}, 10, time.Now())
+	s := hub.NewSubscriber("x", []string{"t"}, 10, time.Now())
 	left := make(chan struct{})
-	d := &detached{conn: server, sc: server.(syscall.Conn), timeout: time.Second, leave: func() { close(left) }, pool: pool}
-	if d.token, err = pool.watcher.add(s, d.sc); err != nil {
+	if err := pool.Serve(s, Stream{Conn: server, WriteTimeout: time.Second, Ended: func(Totals) { close(left) }}); err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	s.det = d
-	s.mu.Unlock()
 
-	h.Close()
-	s.Close(ReasonHubClosed) // as the late write's release would find it
+	pool.Close()
+	s.Close(hub.ReasonHubClosed) // as the late write's release would find it
 	select {
 	case <-left:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the stream was stranded after the hub closed")
+		t.Fatal("the stream was stranded after the pool closed")
 	}
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, err := io.ReadAll(client)
@@ -116,4 +113,27 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 	}
 	t.Cleanup(func() { server.Close() })
 	return server, client
+}
+
+// chunk frames the head, events and tail with their total size, and ends
+// the body with the last chunk only when the stream ends.
+func TestChunkFraming(t *testing.T) {
+	ev := &hub.Event{ID: "e-1", Data: "x"}
+	b := hub.Batch{Head: []byte(":\n"), Events: []*hub.Event{ev}, Tail: []byte("retry: 900\n")}
+	body := ":\n" + string(ev.Wire()) + "retry: 900\n"
+	framed := strconv.FormatInt(int64(len(body)), 16) + "\r\n" + body + "\r\n"
+	for _, closed := range []bool{false, true} {
+		b.Closed = closed
+		var got []byte
+		for _, part := range chunk(nil, nil, b) {
+			got = append(got, part...)
+		}
+		want := framed
+		if closed {
+			want += "0\r\n\r\n"
+		}
+		if string(got) != want {
+			t.Errorf("closed %v: chunk = %q, want %q", closed, got, want)
+		}
+	}
 }

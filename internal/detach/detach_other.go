@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"syscall"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // closeWatcher is only implemented with epoll; elsewhere streams are never
@@ -16,7 +18,7 @@ func newCloseWatcher() (*closeWatcher, error) {
 	return nil, errors.New("taking over connections needs Linux")
 }
 
-func (*closeWatcher) add(*Subscriber, syscall.Conn) (uint64, error) {
+func (*closeWatcher) add(*hub.Subscriber, syscall.Conn) (uint64, error) {
 	return 0, errors.New("unsupported")
 }
 func (*closeWatcher) remove(uint64, syscall.Conn) {}
