@@ -56,44 +56,71 @@ func (s *store) signal() {
 }
 
 // run is the committer: it takes every queued Append at once and commits
-// them together, until the store is closed and the queue is empty.
+// them together, until the store is closed and the queue is empty. It
+// hands each batch to the deliverer and goes on to the next commit while
+// the deliverer fans the last one out.
 func (s *store) run() {
-	defer close(s.exited)
+	defer close(s.outbox)
 	for range s.wake {
 		s.qmu.Lock()
 		batch, closed := s.queue, s.closed
 		s.queue = nil
 		s.qmu.Unlock()
-		s.commit(batch)
+		s.outbox <- s.commit(batch)
 		if closed {
 			return
 		}
 	}
 }
 
-// commit stores a batch in one transaction, then delivers the new events
-// in order and answers the Appends; when the commit fails, every Append
-// of the batch gets the error and nothing is delivered.
-func (s *store) commit(batch []*request) {
-	var events []*hub.Event
+// committed is a batch on its way from the committer to the deliverer.
+type committed struct {
+	batch  []*request
+	events []*hub.Event // every event of the batch, repeats too
+	fresh  []*hub.Event // the events stored (and to deliver)
+	err    error        // the commit's; nothing is delivered then
+}
+
+// deliverBatches is the deliverer: in commit order, it delivers each
+// batch's new events, settles its idempotency keys (now that the acks
+// know their subscribers) and answers its Appends.
+func (s *store) deliverBatches() {
+	defer close(s.exited)
+	for c := range s.outbox {
+		if c.err == nil {
+			if len(c.fresh) > 0 {
+				s.deliver(c.fresh)
+			}
+			s.keysMu.Lock()
+			s.keys.Settle(c.events)
+			s.keysMu.Unlock()
+		}
+		answer(c.batch, c.err)
+	}
+}
+
+// commit stores a batch in one transaction; when the commit fails,
+// every Append of the batch gets the error and nothing is delivered.
+func (s *store) commit(batch []*request) committed {
+	c := committed{batch: batch}
 	for _, r := range batch {
-		events = append(events, r.events...)
+		c.events = append(c.events, r.events...)
 	}
 	s.mu.RLock()
 	ret, trimDue := s.retention, s.trimDue
 	s.mu.RUnlock()
 	now := s.now()
+	s.keysMu.Lock()
 	s.keys.SetWindow(ret.Idempotency)
 	// One call for the whole batch: a key repeated by two Appends of the
 	// batch is stored once.
-	fresh := s.keys.Dedupe(events, now)
-	if len(fresh) == 0 && !trimDue {
-		s.keys.Settle(events)
-		answer(batch, nil)
-		return
+	c.fresh = s.keys.Dedupe(c.events, now)
+	s.keysMu.Unlock()
+	if len(c.fresh) == 0 && !trimDue {
+		return c
 	}
 	seq := s.tally.seq
-	for _, e := range fresh {
+	for _, e := range c.fresh {
 		seq++
 		e.ID, e.Seq, e.Time = hub.FormatID(s.epoch, seq), seq, now
 	}
@@ -105,7 +132,7 @@ func (s *store) commit(batch []*request) {
 		var err error
 		base := s.tally
 		base.seq = seq
-		next, dropped, err = s.write(tx, base, fresh, now, ret)
+		next, dropped, err = s.write(tx, base, c.fresh, now, ret)
 		return err
 	})
 	if err == nil {
@@ -120,19 +147,25 @@ func (s *store) commit(batch []*request) {
 		s.health = err
 	}
 	s.mu.Unlock()
-	s.logCommit(err, len(fresh), time.Since(start))
+	s.logCommit(err, len(c.fresh), time.Since(start))
 	if err != nil {
-		for _, e := range fresh {
+		for _, e := range c.fresh {
 			e.ID, e.Seq, e.Time = "", 0, time.Time{}
 		}
-		answer(batch, err)
-		return
+		c.fresh, c.err = nil, err
+		return c
 	}
-	if len(fresh) > 0 {
-		s.deliver(fresh)
+	// The next batch is deduplicated before the deliverer settles this
+	// one: its keys are known from now on (the deliverer then adds the
+	// subscriber counts).
+	s.keysMu.Lock()
+	for _, e := range c.fresh {
+		if e.IdempotencyKey != "" {
+			s.keys.Add(e.IdempotencyKey, hub.Ack{ID: e.ID, Seq: e.Seq, Time: e.Time})
+		}
 	}
-	s.keys.Settle(events)
-	answer(batch, nil)
+	s.keysMu.Unlock()
+	return c
 }
 
 func answer(batch []*request, err error) {

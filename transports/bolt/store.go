@@ -18,8 +18,9 @@ import (
 
 // store is a hub's transport on an open bolt file. Appends are queued to
 // one committer goroutine, which writes each batch of them in one
-// transaction, delivers the new events after the commit and then answers
-// the Appends (see commit.go).
+// transaction; a deliverer goroutine then delivers the batch's new events
+// and answers its Appends, while the committer commits the next batch
+// (see commit.go).
 type store struct {
 	db      *bbolt.DB
 	path    string
@@ -28,15 +29,19 @@ type store struct {
 	logger  *zap.Logger
 	now     func() time.Time
 
-	// Touched only by the committer (and by Open before it starts).
-	keys    *hub.Keys
-	failure error // the last commit's error, to log changes only
+	// The committer dedupes against keys, the deliverer settles them.
+	keysMu sync.Mutex
+	keys   *hub.Keys
+
+	failure error // the last commit's error, to log changes only; the committer's
+
+	outbox chan committed // from the committer to the deliverer
 
 	qmu    sync.Mutex
 	queue  []*request
 	closed bool
 	wake   chan struct{} // the committer has work; capacity 1
-	exited chan struct{} // closed when the committer returns
+	exited chan struct{} // closed when the deliverer returns, after the committer
 
 	// mu guards what readers see of the file. The committer holds it
 	// across each commit, so that a Replay starting a read transaction
@@ -102,6 +107,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, h hoo
 		logger:    logger.With(zap.String("bolt_file", path)),
 		keys:      hub.NewKeys(cfg.Retention.Idempotency),
 		wake:      make(chan struct{}, 1),
+		outbox:    make(chan committed, 4),
 		exited:    make(chan struct{}),
 		retention: cfg.Retention,
 		dropped:   hub.NewDroppedTopics(hub.DroppedTopicsKept),
@@ -119,6 +125,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, h hoo
 		zap.Int("events", s.tally.events),
 		zap.Int("idempotency_keys", s.keys.Len()))
 	go s.run()
+	go s.deliverBatches()
 	return s, nil
 }
 
@@ -267,8 +274,8 @@ func (s *store) Healthy() error {
 	return s.health
 }
 
-// Close lets the committer finish the Appends already queued, then closes
-// the file. Appends after it fail with hub.ErrHubClosed.
+// Close lets the committer and the deliverer finish the Appends already
+// queued, then closes the file. Appends after it fail with hub.ErrHubClosed.
 func (s *store) Close() error {
 	s.qmu.Lock()
 	if s.closed {
