@@ -10,10 +10,11 @@ import (
 	"github.com/caddy-sse/caddy-sse/internal/detach"
 )
 
-// A plain HTTP/1.1 stream is detached from its request once its opening is
-// flushed: the connection is hijacked, the serving goroutine returns, and
-// the hub's writer pool (internal/detach) writes its events from then on.
-// HTTP/2, HTTP/3, TLS and encoded streams keep their goroutine (stream.go).
+// An HTTP/1.1 stream, plain or over TLS, is detached from its request once
+// its opening is flushed: the connection is hijacked, the serving goroutine
+// returns, and the hub's writer pool (internal/detach) writes its events
+// from then on. HTTP/2, HTTP/3 and encoded streams keep their goroutine
+// (stream.go).
 
 // rawConnKey is the context key under which the connection a request came
 // on is stored, by the ConnContext hook registered in Provision.
@@ -31,7 +32,7 @@ func storeRawConn(ctx context.Context, c net.Conn) context.Context {
 // with leave to run when it ends. It reports false, having changed nothing,
 // when the stream must stay on its goroutine.
 func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *hub.Subscriber, leave func()) bool {
-	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || w.Header().Get("Content-Encoding") != "" {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || w.Header().Get("Content-Encoding") != "" {
 		return false
 	}
 	conn, _ := r.Context().Value(rawConnKey{}).(net.Conn)

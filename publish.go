@@ -1,8 +1,6 @@
 package caddysse
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddy-sse/caddy-sse/hub"
 )
@@ -141,45 +138,37 @@ func decodePublish(contentType string, body []byte, maxSize int) (events []*hub.
 }
 
 // jsonEvent is the JSON form of a publish, with the aliases the hand-written
-// hubs it replaces use.
+// hubs it replaces use; decodeJSONEvents (publish_json.go) fills it.
 type jsonEvent struct {
-	Topic      string          `json:"topic"`
-	Topics     []string        `json:"topics"`
-	Event      string          `json:"event"`
-	Type       string          `json:"type"`
-	EventType  string          `json:"eventType"`
-	Data       json.RawMessage `json:"data"`
-	Message    json.RawMessage `json:"message"`
-	Retry      *int64          `json:"retry"`
-	Connection string          `json:"connection"`
-	Exclude    string          `json:"exclude"`
+	Topic      string
+	Topics     []string
+	Event      string
+	Type       string
+	EventType  string
+	Data       string // a JSON string as it is, any other value as its compact text
+	HasData    bool
+	Message    string // the alias of Data
+	HasMessage bool
+	Retry      int64 // milliseconds
+	HasRetry   bool
+	Connection string
+	Exclude    string
 	// IdempotencyKey makes a retry of this event within the hub's
 	// idempotency window a no-op answered with the first ack.
-	IdempotencyKey string `json:"idempotency_key"`
+	IdempotencyKey string
 }
 
 func decodeJSON(body []byte) ([]*hub.Event, bool, error) {
-	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
-	if !utf8.Valid(body) {
-		return nil, false, errors.New("body is not valid UTF-8")
+	objs, batch, err := decodeJSONEvents(body)
+	if err != nil {
+		return nil, false, err
 	}
-	body = bytes.TrimSpace(body)
-	batch := len(body) > 0 && body[0] == '['
-	var objs []jsonEvent
 	if batch {
-		if err := strictJSON(body, &objs); err != nil {
-			return nil, false, err
-		}
 		if len(objs) == 0 {
 			return nil, false, errors.New("empty array: no events to publish")
 		}
 		if len(objs) > maxBatch {
 			return nil, false, fmt.Errorf("%d events in one request, at most %d", len(objs), maxBatch)
-		}
-	} else {
-		objs = make([]jsonEvent, 1)
-		if err := strictJSON(body, &objs[0]); err != nil {
-			return nil, false, err
 		}
 	}
 	events := make([]*hub.Event, len(objs))
@@ -196,64 +185,26 @@ func decodeJSON(body []byte) ([]*hub.Event, bool, error) {
 	return events, batch, nil
 }
 
-// strictJSON decodes exactly one JSON value and rejects unknown fields, so a
-// misspelt field is an error rather than silently ignored.
-func strictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed JSON: data after the first value")
-	}
-	return nil
-}
-
 func (o jsonEvent) event() (*hub.Event, error) {
 	name, err := oneOf("event", o.Event, "type", o.Type, "eventType", o.EventType)
 	if err != nil {
 		return nil, err
 	}
-	raw := o.Data
-	if raw != nil && o.Message != nil {
+	if o.HasData && o.HasMessage {
 		return nil, errors.New("both data and message are set; use one")
 	}
-	if raw == nil {
-		raw = o.Message
-	}
-	data, err := dataText(raw)
-	if err != nil {
-		return nil, err
+	data := o.Data
+	if o.HasMessage {
+		data = o.Message
 	}
 	e := &hub.Event{Topics: topicList(o.Topic, o.Topics), Name: name, Data: data, Connection: o.Connection, Exclude: o.Exclude, IdempotencyKey: o.IdempotencyKey}
-	if o.Retry != nil {
-		if *o.Retry < 0 || *o.Retry > maxRetry.Milliseconds() {
-			return nil, fmt.Errorf("retry %d: want milliseconds from 0 to %d", *o.Retry, maxRetry.Milliseconds())
+	if o.HasRetry {
+		if o.Retry < 0 || o.Retry > maxRetry.Milliseconds() {
+			return nil, fmt.Errorf("retry %d: want milliseconds from 0 to %d", o.Retry, maxRetry.Milliseconds())
 		}
-		e.Retry = time.Duration(*o.Retry) * time.Millisecond
+		e.Retry = time.Duration(o.Retry) * time.Millisecond
 	}
 	return e, nil
-}
-
-// dataText is the event data for a JSON data value: a string as it is, any
-// other value as its compact JSON text.
-func dataText(raw json.RawMessage) (string, error) {
-	if raw == nil {
-		return "", nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("data: %w", err)
-		}
-		return s, nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return "", fmt.Errorf("data: %w", err)
-	}
-	return buf.String(), nil
 }
 
 // oneOf picks the value of a field that has aliases; setting two aliases to

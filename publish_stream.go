@@ -45,6 +45,7 @@ type ndjsonReader struct {
 	line    int    // number of the last line read
 	long    []byte // a line longer than the read buffer
 	err     error  // the body's end or read error, once met
+	json    jsonDecoder
 }
 
 func newNDJSONReader(body io.Reader, maxLine, maxSize int) *ndjsonReader {
@@ -67,7 +68,7 @@ func (d *ndjsonReader) next() (ndjsonLine, error) {
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		e, lineErr := decodeLine(raw, d.maxSize)
+		e, lineErr := decodeLineWith(&d.json, raw, d.maxSize)
 		return ndjsonLine{n: d.line, event: e, err: lineErr}, nil
 	}
 }
@@ -125,14 +126,23 @@ func (d *ndjsonReader) lineBuffered() bool {
 // decodeLine turns one line into a validated event, with the decoder and
 // the checks of a JSON publish.
 func decodeLine(raw []byte, maxSize int) (*hub.Event, error) {
-	events, batch, err := decodeJSON(raw)
+	return decodeLineWith(new(jsonDecoder), raw, maxSize)
+}
+
+// decodeLineWith is decodeLine with a decoder whose scratch buffer serves
+// the lines before and after.
+func decodeLineWith(dec *jsonDecoder, raw []byte, maxSize int) (*hub.Event, error) {
+	var o jsonEvent
+	if err := dec.decodeObject(raw, &o); err != nil {
+		if errors.Is(err, errJSONArray) {
+			return nil, errStatus(http.StatusBadRequest, "a line holds one event object, not an array")
+		}
+		return nil, errStatus(http.StatusBadRequest, "%v", err)
+	}
+	e, err := o.event()
 	if err != nil {
 		return nil, errStatus(http.StatusBadRequest, "%v", err)
 	}
-	if batch {
-		return nil, errStatus(http.StatusBadRequest, "a line holds one event object, not an array")
-	}
-	e := events[0]
 	if err := e.Validate(maxSize); err != nil {
 		if errors.As(err, new(hub.ErrTooLarge)) {
 			return nil, errStatus(http.StatusRequestEntityTooLarge, "%v", err)

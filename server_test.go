@@ -8,7 +8,9 @@ package caddysse
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,12 +71,14 @@ func buildCaddy(t *testing.T) string {
 
 // testServer is a Caddy process serving one test's Caddyfile.
 type testServer struct {
-	t     *testing.T
-	dir   string
-	port  int
-	admin string
-	cmd   *exec.Cmd
-	logs  *syncBuffer
+	t    *testing.T
+	dir  string
+	port int
+	// tlsPort, when set, serves the site over TLS too, for streams.
+	tlsPort int
+	admin   string
+	cmd     *exec.Cmd
+	logs    *syncBuffer
 	// client opens streams: HTTP/1.1, which the module detaches from the
 	// request, or h2c, which keeps its goroutine.
 	client *http.Client
@@ -167,17 +171,20 @@ func testPortRange() (lo, hi int) {
 // errAddrInUse is how Caddy reports a listener address another process has.
 const errAddrInUse = "address already in use"
 
-// The two ways a stream is served, which the tests of stream behaviour run
-// over: an HTTP/1.1 stream is detached from its request and written by the
-// hub's pool; an HTTP/2 one (h2c here) keeps its serving goroutine.
+// The ways a stream is served, which the tests of stream behaviour run
+// over: an HTTP/1.1 stream, plain or over TLS, is detached from its request
+// and written by the hub's pool; an HTTP/2 one (h2c here) keeps its
+// serving goroutine. On the TLS path only streams use TLS (Caddy's
+// internal CA); publishes and the rest stay on the plain port.
 const (
 	pathDetached  = "h1-detached"
+	pathTLS       = "h1-tls-detached"
 	pathGoroutine = "h2c-goroutine"
 )
 
 // forEachPath runs a test once for each way a stream is served.
 func forEachPath(t *testing.T, test func(t *testing.T, path string)) {
-	for _, path := range []string{pathDetached, pathGoroutine} {
+	for _, path := range []string{pathDetached, pathTLS, pathGoroutine} {
 		t.Run(path, func(t *testing.T) { test(t, path) })
 	}
 }
@@ -189,7 +196,11 @@ func clientFor(path string) *http.Client {
 	} else {
 		p.SetHTTP1(true)
 	}
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	tr := &http.Transport{Protocols: &p}
+	if path == pathTLS {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // Caddy's internal CA
+	}
+	return &http.Client{Transport: tr}
 }
 
 // startServer runs Caddy with the given site body on a free port; {port}
@@ -231,6 +242,9 @@ func startServerWith(t *testing.T, path, site string, launcher ...string) *testS
 func tryStartServer(t *testing.T, path, site string, port, adminPort int, launcher []string) (*testServer, error) {
 	t.Helper()
 	s := &testServer{t: t, dir: t.TempDir(), port: port, logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
+	if path == pathTLS {
+		s.tlsPort = freePort(t)
+	}
 	s.admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	cfg := s.writeConfig(site)
 	args := append(slices.Clip(launcher), buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
@@ -267,21 +281,35 @@ func tryStartServer(t *testing.T, path, site string, port, adminPort int, launch
 // merely bound: a process that took the port first would accept connections
 // too. OPTIONS, because it never opens a stream on an sse route.
 func (s *testServer) answersAsCaddy() bool {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	req, _ := http.NewRequest(http.MethodOptions, s.url("/"), nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		return false
+	// On the TLS path, the TLS port too: its certificate is issued after
+	// the listeners start.
+	tlsCfg := &tls.Config{InsecureSkipVerify: true}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: tlsCfg}}
+	for _, u := range slices.Compact([]string{s.url("/"), s.streamURL("/")}) {
+		req, _ := http.NewRequest(http.MethodOptions, u, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Server") != "Caddy" {
+			return false
+		}
 	}
-	resp.Body.Close()
-	return resp.Header.Get("Server") == "Caddy"
+	return true
 }
 
 // writeConfig writes a Caddyfile for the site and returns its path.
 func (s *testServer) writeConfig(site string) string {
+	https := "auto_https off"
+	if s.tlsPort != 0 {
+		// Certificates from Caddy's internal CA, kept out of the system's
+		// trust store; no redirects from the plain port.
+		https = "auto_https disable_redirects\n\tskip_install_trust"
+	}
 	cfg := fmt.Sprintf(`{
 	admin %s
-	auto_https off
+	%s
 	persist_config off
 	servers {
 		protocols h1 h2c
@@ -291,15 +319,62 @@ func (s *testServer) writeConfig(site string) string {
 		level WARN
 	}
 }
-http://127.0.0.1:%d {
+%s {
 %s
 }
-`, s.admin, filepath.Join(s.dir, "data"), s.port, strings.ReplaceAll(site, "{port}", fmt.Sprint(s.port)))
+`, s.admin, https, filepath.Join(s.dir, "data"), s.siteAddress(), s.siteBody(site))
 	path := filepath.Join(s.dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
 	return path
+}
+
+// siteAddress is the test site's address: the plain port, and on the TLS
+// path the TLS port as well.
+func (s *testServer) siteAddress() string {
+	addr := fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	if s.tlsPort != 0 {
+		addr += fmt.Sprintf(", https://127.0.0.1:%d", s.tlsPort)
+	}
+	return addr
+}
+
+// siteBody is the site as the test gave it, with the test transport, and
+// on the TLS path a certificate of Caddy's internal CA.
+func (s *testServer) siteBody(site string) string {
+	site = withTestTransport(strings.ReplaceAll(site, "{port}", fmt.Sprint(s.port)))
+	if s.tlsPort != 0 {
+		site = "tls internal\n" + site
+	}
+	return site
+}
+
+// testTransport is the transport the server tests run every hub on:
+// SSE_TEST_TRANSPORT (e.g. "bolt"), else the default. `.ci/run` runs the
+// suite once for each transport.
+func testTransport() string { return cmp.Or(os.Getenv("SSE_TEST_TRANSPORT"), "memory") }
+
+// withTestTransport gives every sse block of a site without a transport
+// of its own the test transport.
+func withTestTransport(site string) string {
+	tr := testTransport()
+	if tr == "memory" || strings.Contains(site, "transport ") {
+		return site
+	}
+	lines := strings.Split(site, "\n")
+	for i, l := range lines {
+		directive := strings.TrimSpace(l)
+		if directive != "sse" && !strings.HasPrefix(directive, "sse ") {
+			continue
+		}
+		if strings.HasSuffix(directive, "{") {
+			lines[i] = l + "\n\ttransport " + tr
+		} else {
+			lines[i] = l + " {\n\ttransport " + tr + "\n}"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (s *testServer) close() {
@@ -317,6 +392,15 @@ func (s *testServer) close() {
 // url is the address of path on the test site.
 func (s *testServer) url(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.port, path)
+}
+
+// streamURL is the address streams are opened on: the TLS port on the TLS
+// path, else url.
+func (s *testServer) streamURL(path string) string {
+	if s.tlsPort != 0 {
+		return fmt.Sprintf("https://127.0.0.1:%d%s", s.tlsPort, path)
+	}
+	return s.url(path)
 }
 
 // reload loads a new site body through the admin API.
@@ -399,7 +483,7 @@ func (s *testServer) subscribe(path string, header ...string) *stream {
 func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url(path), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.streamURL(path), nil)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // MaxIdempotencyKeys bounds how many idempotency keys a transport
 // remembers; beyond it the oldest are forgotten first, before their window
@@ -83,7 +86,10 @@ func (k *Keys) forgetOldest() {
 // same call, is marked a Repeat. It returns the events to store, in order.
 // Repeats of a key first seen in this call get their ack from Settle.
 func (k *Keys) Dedupe(events []*Event, now time.Time) (fresh []*Event) {
-	fresh = events[:0:0]
+	if !slices.ContainsFunc(events, func(e *Event) bool { return e.IdempotencyKey != "" }) {
+		return events
+	}
+	fresh = make([]*Event, 0, len(events))
 	var inCall map[string]bool
 	for _, e := range events {
 		if e.IdempotencyKey == "" {
@@ -111,6 +117,9 @@ func (k *Keys) Dedupe(events []*Event, now time.Time) (fresh []*Event) {
 // and delivered, and gives the repeats within the call their first
 // event's ack.
 func (k *Keys) Settle(events []*Event) {
+	if !slices.ContainsFunc(events, func(e *Event) bool { return e.IdempotencyKey != "" }) {
+		return
+	}
 	var first map[string]Ack
 	for _, e := range events {
 		switch {

@@ -7,6 +7,7 @@
 package detach
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"runtime"
@@ -32,7 +33,9 @@ func (t *Totals) add(o Totals) {
 // Stream is how a taken-over connection is to be written.
 type Stream struct {
 	// Conn is the connection, already past the response headers and the
-	// stream's opening; the pool writes HTTP/1.1 chunks to it.
+	// stream's opening; the pool writes HTTP/1.1 chunks to it. A
+	// *tls.Conn is written through, after checking that the socket takes
+	// the sealed records without waiting.
 	Conn net.Conn
 	// WriteTimeout bounds a write to a client that stopped reading.
 	WriteTimeout time.Duration
@@ -45,7 +48,8 @@ type Stream struct {
 type stream struct {
 	Stream
 	sub     *hub.Subscriber
-	sc      syscall.Conn
+	sc      syscall.Conn // the socket under Conn
+	tls     bool
 	token   uint64
 	readyAt time.Time // when it was queued; guarded by the pool's mutex
 	sent    Totals    // only its current writer touches it
@@ -90,11 +94,16 @@ func NewPool() (*Pool, error) {
 // Serve takes over the stream of sub, which must not be attached yet, and
 // writes it from now on. When it returns an error nothing was taken over.
 func (p *Pool) Serve(sub *hub.Subscriber, s Stream) error {
-	sc, ok := s.Conn.(syscall.Conn)
+	raw := s.Conn
+	tc, isTLS := raw.(*tls.Conn)
+	if isTLS {
+		raw = tc.NetConn()
+	}
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return errNotSyscallConn
 	}
-	st := &stream{Stream: s, sub: sub, sc: sc}
+	st := &stream{Stream: s, sub: sub, sc: sc, tls: isTLS}
 	token, err := p.watcher.add(sub, sc)
 	if err != nil {
 		return err
@@ -122,16 +131,19 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		// the pool closed still needs its last write and its release.
 		batch := make([]*stream, 0, len(subs))
 		for _, s := range subs {
-			batch = append(batch, p.streams[s])
+			if st := p.streams[s]; st != nil {
+				batch = append(batch, st)
+			}
 		}
 		p.mu.Unlock()
 		go p.serveAll(batch)
 		return
 	}
 	for _, s := range subs {
-		st := p.streams[s]
-		st.readyAt = now
-		p.ready = append(p.ready, st)
+		if st := p.streams[s]; st != nil { // nil: ended, nothing more to write
+			st.readyAt = now
+			p.ready = append(p.ready, st)
+		}
 	}
 	p.mu.Unlock()
 	for range min(len(subs), cap(p.wake)) {
@@ -224,8 +236,9 @@ func (p *Pool) Close() {
 
 // writeScratch is a worker's reusable memory for framing writes.
 type writeScratch struct {
-	bufs net.Buffers
-	size [20]byte
+	bufs   net.Buffers
+	size   [20]byte
+	joined []byte // a TLS write, in one piece
 }
 
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
@@ -243,7 +256,13 @@ func (p *Pool) serve(st *stream, sc *writeScratch) {
 		p.release(st, b.Closed)
 		return
 	}
-	done, err := writeNow(st.sc, &bufs)
+	var done bool
+	var err error
+	if st.tls {
+		done, err = writeTLS(st, bufs, &sc.joined)
+	} else {
+		done, err = writeNow(st.sc, &bufs)
+	}
 	if err == nil && !done {
 		// A slow reader: finish this write on a goroutine of its own, with
 		// the full write timeout, so no other stream waits for it. The
@@ -284,13 +303,49 @@ func (p *Pool) release(st *stream, closed bool) {
 		return
 	}
 	p.watcher.remove(st.token, st.sc)
-	st.Conn.Close()
+	if st.tls {
+		// Closing a TLS connection writes an alert, and waits up to 5s
+		// on a client that stopped reading: not on a worker.
+		go st.Conn.Close()
+	} else {
+		st.Conn.Close()
+	}
 	p.mu.Lock()
 	delete(p.streams, st.sub)
 	p.mu.Unlock()
 	if st.Ended != nil {
 		st.Ended(st.sent)
 	}
+}
+
+// tlsOverhead bounds what TLS adds to n bytes of payload: a record header,
+// MAC or tag and nonce for every record, at the smallest records Go's
+// dynamic record sizing starts a connection with.
+func tlsOverhead(n int) int { return 32 * (n/1000 + 1) }
+
+// writeTLS writes bufs through the stream's TLS connection when the socket
+// has room for the sealed records, so the write does not wait for the
+// client; done is false, and nothing written, when it has not. The write
+// is bounded by the write timeout all the same, should the room shrink.
+func writeTLS(st *stream, bufs net.Buffers, joined *[]byte) (done bool, err error) {
+	n := buffersLen(bufs)
+	room, err := sendRoom(st.sc)
+	if err != nil || room < n+tlsOverhead(n) {
+		return false, nil
+	}
+	b := (*joined)[:0]
+	for _, part := range bufs {
+		b = append(b, part...)
+	}
+	*joined = b[:0]
+	if cap(b) > 64<<10 {
+		*joined = nil // give back what a burst grew
+	}
+	_ = st.Conn.SetWriteDeadline(time.Now().Add(st.WriteTimeout))
+	if _, err := st.Conn.Write(b); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // chunk frames a write as one HTTP/1.1 chunk, appended to bufs: size line

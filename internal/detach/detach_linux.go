@@ -147,6 +147,29 @@ func (w *closeWatcher) close() {
 	_, _ = unix.Write(w.wakefd, one[:])
 }
 
+// sendRoom is how many bytes the socket's send buffer takes now without
+// waiting: half its size (the kernel counts its bookkeeping in the other
+// half) less what is queued.
+func sendRoom(sc syscall.Conn) (int, error) {
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var size, queued int
+	var opErr error
+	if err := raw.Control(func(fd uintptr) {
+		if size, opErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF); opErr == nil {
+			queued, opErr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if opErr != nil {
+		return 0, opErr
+	}
+	return size/2 - queued, nil
+}
+
 // maxIOV is how many buffers one writev takes (the kernel's IOV_MAX);
 // more fail with EINVAL.
 const maxIOV = 1024

@@ -24,6 +24,8 @@ func (*closeWatcher) add(*hub.Subscriber, syscall.Conn) (uint64, error) {
 func (*closeWatcher) remove(uint64, syscall.Conn) {}
 func (*closeWatcher) close()                      {}
 
+func sendRoom(syscall.Conn) (int, error) { return 0, errors.New("unsupported") }
+
 func writeNow(syscall.Conn, *net.Buffers) (bool, error) {
 	return false, errors.New("unsupported")
 }
