@@ -8,6 +8,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -29,7 +30,8 @@ type Transport struct {
 	// Path is the bolt file. A relative path is taken relative to Caddy's
 	// data directory; placeholders such as {env.SSE_DATA} are replaced.
 	// Missing directories are created when the hub opens the file.
-	// Required.
+	// Default: sse/<hub>.db in Caddy's data directory, the hub's name
+	// escaped as a URL path segment.
 	Path string `json:"path,omitempty"`
 
 	// LockTimeout is how long opening the file waits for the process
@@ -37,7 +39,7 @@ type Transport struct {
 	// naming the file. Default: 1s.
 	LockTimeout caddy.Duration `json:"lock_timeout,omitempty"`
 
-	path string // Path with placeholders replaced, absolute
+	path string // Path with placeholders replaced, absolute; empty for the default
 }
 
 // DefaultLockTimeout is the LockTimeout when none is set.
@@ -55,7 +57,7 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 // provisions the new config while the running hub still holds it.
 func (t *Transport) Provision(caddy.Context) error {
 	if t.Path == "" {
-		return nil // Validate says so
+		return nil // the hub's default file, named when it opens
 	}
 	p, err := caddy.NewReplacer().ReplaceOrErr(t.Path, true, true)
 	if err != nil {
@@ -70,9 +72,6 @@ func (t *Transport) Provision(caddy.Context) error {
 
 // Validate checks the configuration's values.
 func (t *Transport) Validate() error {
-	if t.Path == "" {
-		return errors.New("bolt transport: path is required")
-	}
 	if t.LockTimeout < 0 {
 		return fmt.Errorf("bolt transport: lock_timeout %v is negative", time.Duration(t.LockTimeout))
 	}
@@ -81,28 +80,36 @@ func (t *Transport) Validate() error {
 
 // OpenTransport opens the file for a hub; see Open.
 func (t *Transport) OpenTransport(cfg hub.TransportConfig) (hub.Transport, error) {
-	if t.path == "" {
-		return nil, errors.New("bolt transport: not provisioned (path is required)")
+	path := t.path
+	switch {
+	case t.Path == "":
+		path = DefaultPath(cfg.Hub)
+	case path == "":
+		return nil, errors.New("bolt transport: not provisioned")
 	}
 	timeout := time.Duration(t.LockTimeout)
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
-	return Open(t.path, timeout, cfg)
+	return Open(path, timeout, cfg)
+}
+
+// DefaultPath is the file of a hub whose transport names none.
+func DefaultPath(hubName string) string {
+	return filepath.Join(caddy.AppDataDir(), "sse", url.PathEscape(hubName)+".db")
 }
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens, from the
 // word bolt on:
 //
-//	transport bolt <path> {
+//	transport bolt [<path>] {
 //		lock_timeout <duration>
 //	}
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "bolt"
-	if !d.NextArg() {
-		return d.ArgErr()
+	if d.NextArg() {
+		t.Path = d.Val()
 	}
-	t.Path = d.Val()
 	if d.NextArg() {
 		return d.ArgErr()
 	}

@@ -23,7 +23,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"path only", `bolt /var/lib/sse/hub.db`, Transport{Path: "/var/lib/sse/hub.db"}, ""},
 		{"relative path", `bolt sse/hub.db`, Transport{Path: "sse/hub.db"}, ""},
 		{"with a block", "bolt hub.db {\n\tlock_timeout 3s\n}", Transport{Path: "hub.db", LockTimeout: caddy.Duration(3 * time.Second)}, ""},
-		{"no path", `bolt`, Transport{}, "wrong argument count"},
+		{"no path: the hub's default file", `bolt`, Transport{}, ""},
+		{"no path, with a block", "bolt {\n\tlock_timeout 2s\n}", Transport{LockTimeout: caddy.Duration(2 * time.Second)}, ""},
 		{"two paths", `bolt a.db b.db`, Transport{}, "wrong argument count"},
 		{"lock_timeout without a value", "bolt hub.db {\n\tlock_timeout\n}", Transport{}, "wrong argument count"},
 		{"lock_timeout not a duration", "bolt hub.db {\n\tlock_timeout soon\n}", Transport{}, `lock_timeout "soon"`},
@@ -72,7 +73,7 @@ func TestProvisionAndValidate(t *testing.T) {
 		{"relative to the data directory", `{"path":"sse/hub.db"}`, filepath.Join(caddy.AppDataDir(), "sse/hub.db"), ""},
 		{"environment placeholder", `{"path":"{env.BOLT_TEST_DIR}/hub.db"}`, "/srv/sse/hub.db", ""},
 		{"unknown placeholder", `{"path":"{nope}/hub.db"}`, "", `path "{nope}/hub.db"`},
-		{"no path", `{}`, "", "path is required"},
+		{"no path: named when the hub opens", `{}`, "", ""},
 		{"negative lock_timeout", `{"path":"/x.db","lock_timeout":-1000000000}`, "", "lock_timeout -1s is negative"},
 	}
 	for _, tt := range tests {
@@ -95,6 +96,21 @@ func TestProvisionAndValidate(t *testing.T) {
 				t.Fatalf("path %q, %v; want %q", tr.path, err, tt.path)
 			}
 		})
+	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	// Without a path each hub gets a file of its own in the data
+	// directory; a hub name cannot reach outside it.
+	dir := filepath.Join(caddy.AppDataDir(), "sse")
+	for name, want := range map[string]string{
+		"default":   filepath.Join(dir, "default.db"),
+		"orders/eu": filepath.Join(dir, "orders%2Feu.db"),
+		"../x":      filepath.Join(dir, "..%2Fx.db"),
+	} {
+		if got := DefaultPath(name); got != want {
+			t.Errorf("DefaultPath(%q) = %q, want %q", name, got, want)
+		}
 	}
 }
 
