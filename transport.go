@@ -9,6 +9,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	// The transports that ship with the module: building Caddy with it
+	// brings them.
+	_ "github.com/caddy-sse/caddy-sse/transports/bolt"
+	_ "github.com/caddy-sse/caddy-sse/transports/redis"
 )
 
 // Transports are guest modules in the http.handlers.sse.transports

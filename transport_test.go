@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,5 +66,19 @@ func TestTransportSettingsMerge(t *testing.T) {
 	}
 	if _, err := bolt.hubSettings().merge(bolt.hubSettings()); err != nil {
 		t.Fatalf("two routes on the same transport: %v", err)
+	}
+}
+
+func TestCaddyfileBoltTransport(t *testing.T) {
+	// The sse directive hands "transport bolt ..." to the bolt module; the
+	// JSON names it with the path and options as fields.
+	input := "http://127.0.0.1:8080 {\n\tsse /events {\n\t\ttransport bolt /data/hub.db {\n\t\t\tlock_timeout 2s\n\t\t}\n\t}\n}\n"
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("adapt: %v %v", err, warnings)
+	}
+	want := `"transport":{"lock_timeout":2000000000,"name":"bolt","path":"/data/hub.db"}`
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("adapted JSON lacks %s:\n%s", want, out)
 	}
 }

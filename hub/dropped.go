@@ -112,3 +112,10 @@ func (d *DroppedTopics) append(n *droppedTopic) {
 	}
 	d.newest = n
 }
+
+// Forget makes the summary know nothing of the events up to sequence
+// through, as if they had been dropped before it was kept: a durable
+// transport that reopens a history whose earlier drops it did not record
+// calls it with the newest sequence dropped, so that a resume from before
+// it is told it may have missed events, never that it missed nothing.
+func (d *DroppedTopics) Forget(through uint64) { d.floor = max(d.floor, through) }

@@ -8,7 +8,6 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddy-sse/caddy-sse"
-	_ "github.com/caddy-sse/caddy-sse/transports/redis"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 

@@ -10,50 +10,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 // The cluster tests run the Caddy of ./cmd/caddy, built once per test
 // binary, as separate processes sharing one redis-server.
-var (
-	buildOnce   sync.Once
-	caddyBinary string
-	buildErr    error
-)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if caddyBinary != "" {
-		os.RemoveAll(filepath.Dir(caddyBinary))
-	}
+	caddytest.Cleanup()
 	os.Exit(code)
 }
 
-func buildCaddy(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "caddy-sse-redis-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		caddyBinary = filepath.Join(dir, "caddy")
-		args := []string{"build", "-o", caddyBinary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, "github.com/caddy-sse/caddy-sse/cmd/caddy")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building caddy: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return caddyBinary
-}
+func buildCaddy(t *testing.T) string { return caddytest.Binary(t) }
 
 // caddyNode is one Caddy process serving an sse route on a loopback port.
 type caddyNode struct {
