@@ -51,7 +51,7 @@ func (h *Handler) detach(w http.ResponseWriter, r *http.Request, sub *hub.Subscr
 	logger := h.logger
 	err = pool.Serve(sub, detach.Stream{
 		Conn:         conn,
-		WriteTimeout: time.Duration(h.WriteTimeout),
+		WriteTimeout: time.Duration(*h.WriteTimeout),
 		Ended: func(sent detach.Totals) {
 			leave()
 			logStreamEnd(logger, sub, sent)

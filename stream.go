@@ -30,7 +30,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 
 	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
-	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
+	out := newStreamWriter(w, time.Duration(*h.WriteTimeout))
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
 		sub.Close(hub.ReasonWriteFailed)
 		return nil
