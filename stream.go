@@ -21,25 +21,30 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
+	out := newStreamWriter(w, time.Duration(*h.WriteTimeout))
 	detached := false
+	var writeErr error // the write that ended the stream, if one did
 	defer func() {
 		if !detached {
 			leave()
+			h.logStreamEnd(sub.Subscriber, servedGoroutine, out.sent, writeErr)
 		}
 	}()
 
 	setStreamHeaders(w, h.Compress == "on")
 	w.WriteHeader(http.StatusOK)
-	out := newStreamWriter(w, time.Duration(*h.WriteTimeout))
 	if err := out.send(h.opening(sub), sub.Replay, nil); err != nil {
+		writeErr = err
 		sub.Close(hub.ReasonWriteFailed)
+		h.logStreamOpened(sub.Subscriber, servedGoroutine)
 		return nil
 	}
 	sub.Wrote(time.Now())
-	if h.detach(w, r, sub.Subscriber, leave) {
+	if h.detach(w, r, sub.Subscriber, leave, out.sent) {
 		detached = true
 		return nil
 	}
+	h.logStreamOpened(sub.Subscriber, servedGoroutine)
 
 	var batch []*hub.Event
 	for {
@@ -57,6 +62,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		if err != nil {
+			writeErr = err
 			sub.Close(hub.ReasonWriteFailed)
 			return nil
 		}
@@ -193,6 +199,7 @@ type streamWriter struct {
 	timeout time.Duration
 	timer   *time.Timer   // fires cut; stopped between sends
 	cut     chan struct{} // closed once the timer has cut a write off
+	sent    streamTotals  // what the sends that succeeded wrote
 }
 
 // errWriteTimeout reports a send cut off by the write timeout.
@@ -243,5 +250,13 @@ func (sw *streamWriter) write(head []byte, events []*hub.Event, tail []byte) err
 			return err
 		}
 	}
-	return sw.rc.Flush()
+	if err := sw.rc.Flush(); err != nil {
+		return err
+	}
+	sw.sent.Events += len(events)
+	sw.sent.Bytes += len(head) + len(tail)
+	for _, e := range events {
+		sw.sent.Bytes += len(e.Wire())
+	}
+	return nil
 }

@@ -39,6 +39,10 @@ type Stream struct {
 	// Ended runs once the stream ended and its connection is closed, with
 	// what the pool wrote to it.
 	Ended func(Totals)
+	// Failed, when set, runs with the error of a write that failed or
+	// timed out, before the stream ends; Ended follows on the same
+	// goroutine.
+	Failed func(error)
 }
 
 // stream is the pool's state of one stream.
@@ -268,6 +272,9 @@ func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 		st.sub.Wrote(time.Now())
 		st.sent.add(batch)
 	} else {
+		if st.Failed != nil {
+			st.Failed(err)
+		}
 		st.sub.Close(hub.ReasonWriteFailed)
 		closed = true
 	}
