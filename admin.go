@@ -266,7 +266,7 @@ func (adminAPI) disconnect(w http.ResponseWriter, e *hubEntry, id string) error 
 // publish answers POST /sse/hubs/<hub>/publish with a publish route's body,
 // statuses and answers, for applications on the same host.
 func (adminAPI) publish(w http.ResponseWriter, r *http.Request, e *hubEntry) error {
-	return publishBody(w, r, e.Hub, adminMaxPublishLen, adminMaxEventSize, nil)
+	return publishBody(w, r, e.Hub, adminMaxPublishLen, adminMaxEventSize, nil, nil)
 }
 
 // health answers GET /sse/health: 200 while every hub's transport can store

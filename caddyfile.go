@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -62,6 +63,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 //
 // Every subdirective, and every option of the jwt block, may appear once.
+// The parser judges only syntax (argument counts, names, numbers, units):
+// values are judged in Provision and Validate, so that a JSON config gets
+// the same errors.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -105,12 +109,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, args, durationInto(d, name, &h.Retry))
 		case "write_timeout":
 			err = oneArg(d, args, func(v string) error {
-				if err := durationInto(d, name, &h.WriteTimeout)(v); err != nil {
+				var dur caddy.Duration
+				if err := durationInto(d, name, &dur)(v); err != nil {
 					return err
 				}
-				if h.WriteTimeout == 0 {
-					return d.Errf("write_timeout %q: must be positive", v)
-				}
+				h.WriteTimeout = &dur
 				return nil
 			})
 		case "connected_event":
@@ -123,14 +126,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("connected_event %q: want on or off", v)
 			})
 		case "buffer":
-			err = oneArg(d, args, positiveInto(d, "buffer", &h.Buffer))
+			err = oneArg(d, args, countInto(d, "buffer", &h.Buffer))
 		case "max_subscribers":
 			err = h.parseMaxSubscribers(d, args)
 		case "max_event_size":
 			err = oneArg(d, args, func(v string) error {
 				n, err := humanize.ParseBytes(v)
-				if err != nil || n == 0 || n > 1<<30 {
-					return d.Errf("max_event_size %q: want a size such as 64KiB, up to 1GiB", v)
+				if err != nil || n > math.MaxInt {
+					return d.Errf("max_event_size %q: want a size such as 64KiB", v)
 				}
 				h.MaxEventSize = int(n)
 				return nil
@@ -180,7 +183,7 @@ func (h *Handler) parseHistory(d *caddyfile.Dispenser, args []string) error {
 		return d.ArgErr()
 	}
 	n, err := strconv.Atoi(args[0])
-	if err != nil || n < 0 {
+	if err != nil {
 		return d.Errf("history %q: want a number of events", args[0])
 	}
 	h.History = &n
@@ -230,7 +233,7 @@ func (h *Handler) parseMaxSubscribers(d *caddyfile.Dispenser, args []string) err
 		if args[1] != "per_ip" {
 			return d.Errf("max_subscribers: unexpected %q; want per_ip <n>", args[1])
 		}
-		return positiveInto(d, "per_ip", &h.MaxSubscribersPerIP)(args[2])
+		return countInto(d, "per_ip", &h.MaxSubscribersPerIP)(args[2])
 	}
 	return nil
 }
@@ -326,7 +329,7 @@ func oneArg(d *caddyfile.Dispenser, args []string, set func(string) error) error
 func durationInto(d *caddyfile.Dispenser, what string, dst *caddy.Duration) func(string) error {
 	return func(v string) error {
 		dur, err := caddy.ParseDuration(v)
-		if err != nil || dur < 0 {
+		if err != nil {
 			return d.Errf("%s %q: want a duration such as 30s", what, v)
 		}
 		*dst = caddy.Duration(dur)
@@ -337,22 +340,10 @@ func durationInto(d *caddyfile.Dispenser, what string, dst *caddy.Duration) func
 func countInto(d *caddyfile.Dispenser, what string, dst *int) func(string) error {
 	return func(v string) error {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
+		if err != nil {
 			return d.Errf("%s %q: want a whole number", what, v)
 		}
 		*dst = n
-		return nil
-	}
-}
-
-func positiveInto(d *caddyfile.Dispenser, what string, dst *int) func(string) error {
-	return func(v string) error {
-		if err := countInto(d, what, dst)(v); err != nil {
-			return err
-		}
-		if *dst == 0 {
-			return d.Errf("%s %q: must be at least 1", what, v)
-		}
 		return nil
 	}
 }

@@ -33,6 +33,8 @@ type hubEntry struct {
 	writersOnce sync.Once
 	writers     *detach.Pool
 	writersErr  error
+	// fallbackOnce logs the first stream kept off the writers (detach.go).
+	fallbackOnce sync.Once
 
 	statsMu   sync.Mutex
 	statsStop chan struct{} // closes the running stats loop; nil when none

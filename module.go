@@ -107,12 +107,12 @@ type Handler struct {
 
 	// Buffer is how many events may wait for one subscriber; a subscriber
 	// that falls further behind is disconnected and resumes from history.
-	// Default: 256.
+	// Default (also when 0): 256.
 	Buffer int `json:"buffer,omitempty"`
 
 	// WriteTimeout is how long one write to a subscriber may block before
-	// the subscriber is disconnected. Default: 10s.
-	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	// the subscriber is disconnected; it must be positive. Default: 10s.
+	WriteTimeout *caddy.Duration `json:"write_timeout,omitempty"`
 
 	// MaxSubscribers caps this route's open streams; beyond it subscribers
 	// get 503. Default: 0 (no limit).
@@ -124,8 +124,8 @@ type Handler struct {
 	MaxSubscribersPerIP int `json:"max_subscribers_per_ip,omitempty"`
 
 	// MaxEventSize is the largest event accepted, in bytes of its SSE
-	// encoding (without the id) plus its topics; larger publishes get 413.
-	// Default: 65536.
+	// encoding (without the id) plus its topics, at most 1 GiB; larger
+	// publishes get 413. Default (also when 0): 65536.
 	MaxEventSize int `json:"max_event_size,omitempty"`
 
 	// QueryTopics are the selectors (placeholders allowed, resolved per
@@ -210,8 +210,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Buffer == 0 {
 		h.Buffer = defaultBuffer
 	}
-	if h.WriteTimeout == 0 {
-		h.WriteTimeout = caddy.Duration(defaultWriteTimeout)
+	if h.WriteTimeout == nil {
+		h.WriteTimeout = new(caddy.Duration(defaultWriteTimeout))
 	}
 	if h.MaxEventSize == 0 {
 		h.MaxEventSize = defaultMaxEventSize
@@ -255,7 +255,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	case h.Idempotency != nil && *h.Idempotency < 0:
 		return fmt.Errorf("idempotency %s: must not be negative", time.Duration(*h.Idempotency))
 	case h.HistoryMaxAge < 0:
-		return fmt.Errorf("history max age %s: must not be negative", time.Duration(h.HistoryMaxAge))
+		return fmt.Errorf("history_max_age %s: must not be negative", time.Duration(h.HistoryMaxAge))
 	}
 	if err := h.checkStats(); err != nil {
 		return err
@@ -308,15 +308,10 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("topic template: %w", err)
 		}
 	}
+	if err := h.checkLimits(); err != nil {
+		return err
+	}
 	switch {
-	case h.Buffer < 1:
-		return fmt.Errorf("buffer %d: must be at least 1", h.Buffer)
-	case h.MaxEventSize < 1:
-		return fmt.Errorf("max_event_size %d: must be positive", h.MaxEventSize)
-	case h.MaxSubscribers < 0 || h.MaxSubscribersPerIP < 0:
-		return errors.New("max_subscribers: must not be negative")
-	case h.WriteTimeout < 0 || h.MaxDuration < 0 || h.Retry < 0:
-		return errors.New("durations must not be negative")
 	case h.CORS != nil && len(h.CORS.Origins) == 0:
 		return errors.New("cors: at least one origin is required")
 	case h.CORS != nil && h.CORS.Credentials && slices.Contains(h.CORS.Origins, "*"):
@@ -336,6 +331,35 @@ func (h *Handler) Validate() error {
 	}
 	if err := checkOrigins("publish_origins", h.PublishOrigins); err != nil {
 		return err
+	}
+	return nil
+}
+
+// maxMaxEventSize bounds max_event_size: a publish body may be eight times
+// an event, and must stay within what an int counts on every platform.
+const maxMaxEventSize = 1 << 30
+
+// checkLimits judges the route-level numbers and durations, naming the
+// JSON field and the value. Zero values were replaced by their defaults in
+// Provision, where zero means the default.
+func (h *Handler) checkLimits() error {
+	switch {
+	case h.Buffer < 1:
+		return fmt.Errorf("buffer %d: must be at least 1", h.Buffer)
+	case h.MaxEventSize < 1:
+		return fmt.Errorf("max_event_size %d: must be positive", h.MaxEventSize)
+	case h.MaxEventSize > maxMaxEventSize:
+		return fmt.Errorf("max_event_size %d: must be at most 1GiB (%d)", h.MaxEventSize, maxMaxEventSize)
+	case h.MaxSubscribers < 0:
+		return fmt.Errorf("max_subscribers %d: must not be negative", h.MaxSubscribers)
+	case h.MaxSubscribersPerIP < 0:
+		return fmt.Errorf("max_subscribers_per_ip %d: must not be negative", h.MaxSubscribersPerIP)
+	case h.WriteTimeout != nil && *h.WriteTimeout <= 0:
+		return fmt.Errorf("write_timeout %s: must be positive", time.Duration(*h.WriteTimeout))
+	case h.MaxDuration < 0:
+		return fmt.Errorf("max_duration %s: must not be negative", time.Duration(h.MaxDuration))
+	case h.Retry < 0:
+		return fmt.Errorf("retry %s: must not be negative", time.Duration(h.Retry))
 	}
 	return nil
 }

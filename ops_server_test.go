@@ -389,51 +389,104 @@ func accessLogged(logs string, want []string) bool {
 	return false
 }
 
-func TestServerDetachedStreamEndLogged(t *testing.T) {
-	s := startServer(t, `
-		sse /events
-		sse /publish {
-			publish
-		}
-	`)
-	// The module logs streams' ends at debug level: an operator turns that
-	// on for it alone.
-	status, _, out := s.adminDo(http.MethodPost, "/config/logging/logs/sse", "application/json",
-		`{"level":"DEBUG","include":["http.handlers.sse"],"writer":{"output":"stderr"},"encoder":{"format":"json"}}`)
-	if status != http.StatusOK {
-		t.Fatalf("adding a debug log: %d %v", status, out)
-	}
-	st := s.subscribe("/events?topic=a")
-	id := connectionID(t, st)
-	s.mustPublish("/publish", `{"topic":"a","data":"payload-one"}`)
-	s.mustPublish("/publish", `{"topic":"a","data":"payload-two"}`)
-	st.nextEvent()
-	st.nextEvent()
-	st.close()
+// logEntry is one line of the module's JSON log.
+type logEntry struct {
+	Level, Msg, Hub, Connection, Reason, Path, Error string
+	RemoteAddr                                       string `json:"remote_addr"`
+	Topics                                           []string
+	Events, Bytes                                    int
+	Duration                                         float64
+	TimedOut                                         *bool `json:"timed_out"`
+	raw                                              string
+}
 
+// waitLog waits for a log line with msg that match accepts.
+func waitLog(t *testing.T, s *testServer, msg string, match func(logEntry) bool) logEntry {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		for _, line := range strings.Split(s.logs.String(), "\n") {
-			var entry struct {
-				Msg, Connection, Reason string
-				RemoteAddr              string `json:"remote_addr"`
-				Events, Bytes           int
-				Duration                float64
-			}
-			if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "stream ended" || entry.Connection != id {
+			var e logEntry
+			if json.Unmarshal([]byte(line), &e) != nil || e.Msg != msg {
 				continue
 			}
-			if entry.Events != 2 || entry.Bytes <= 0 || entry.Reason != string(hub.ReasonClientGone) || entry.Duration <= 0 {
-				t.Fatalf("stream end logged as %s", line)
+			e.raw = line
+			if match(e) {
+				return e
 			}
-			if entry.RemoteAddr == "" || strings.Contains(line, "payload-") {
-				t.Fatalf("the log line lacks the remote address or carries event data: %s", line)
-			}
-			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no stream end logged for %s:\n%s", id, s.logs)
+			t.Fatalf("no %q logged as wanted:\n%s", msg, s.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func TestServerStreamLogged(t *testing.T) {
+	forEachPath(t, func(t *testing.T, path string) {
+		s := startServerFor(t, path, `
+			sse /events {
+				buffer 2
+			}
+			sse /publish {
+				publish
+			}
+		`)
+		// The module logs streams at debug level: an operator turns that on
+		// for it alone.
+		status, _, out := s.adminDo(http.MethodPost, "/config/logging/logs/sse", "application/json",
+			`{"level":"DEBUG","include":["http.handlers.sse"],"writer":{"output":"stderr"},"encoder":{"format":"json"}}`)
+		if status != http.StatusOK {
+			t.Fatalf("adding a debug log: %d %v", status, out)
+		}
+		served := servedDetached
+		if path == pathGoroutine {
+			served = servedGoroutine
+		}
+
+		st := s.subscribe("/events?topic=a")
+		id := connectionID(t, st)
+		opened := waitLog(t, s, "stream opened", func(e logEntry) bool { return e.Connection == id })
+		if opened.Level != "debug" || opened.Path != served || opened.Hub != "default" || opened.RemoteAddr == "" || !slices.Equal(opened.Topics, []string{"a"}) {
+			t.Errorf("stream opened logged as %s", opened.raw)
+		}
+		s.mustPublish("/publish", `{"topic":"a","data":"payload-one"}`)
+		s.mustPublish("/publish", `{"topic":"a","data":"payload-two"}`)
+		st.nextEvent()
+		st.nextEvent()
+		st.close()
+		ended := waitLog(t, s, "stream ended", func(e logEntry) bool { return e.Connection == id })
+		if ended.Level != "debug" || ended.Path != served || ended.Events != 2 || ended.Bytes <= 0 ||
+			ended.Reason != string(hub.ReasonClientGone) || ended.Duration <= 0 || ended.RemoteAddr == "" {
+			t.Errorf("stream end logged as %s", ended.raw)
+		}
+		if strings.Contains(s.logs.String(), "payload-") {
+			t.Errorf("event data was logged:\n%s", s.logs)
+		}
+		if strings.Contains(s.logs.String(), `"stream dropped"`) {
+			t.Errorf("a client that left was logged as dropped:\n%s", s.logs)
+		}
+
+		// A client that stops reading is dropped: its queue fills, or a
+		// write to it fails or times out. That is a warning.
+		slow := s.openUnread(path, "/events?topic=big")
+		defer slow.Close()
+		waitLog(t, s, "stream opened", func(e logEntry) bool { return slices.Equal(e.Topics, []string{"big"}) })
+		payload := strings.Repeat("y", 60<<10)
+		for i := range 200 {
+			s.mustPublish("/publish", fmt.Sprintf(`{"topic":"big","data":"secret-%d %s"}`, i, payload))
+		}
+		dropped := waitLog(t, s, "stream dropped", func(logEntry) bool { return true })
+		if dropped.Level != "warn" || dropped.Path != served || dropped.RemoteAddr == "" || dropped.Connection == "" ||
+			(dropped.Reason != string(hub.ReasonQueueFull) && dropped.Reason != string(hub.ReasonWriteFailed)) {
+			t.Errorf("drop logged as %s", dropped.raw)
+		}
+		if dropped.Reason == string(hub.ReasonWriteFailed) && (dropped.Error == "" || dropped.TimedOut == nil) {
+			t.Errorf("a failed write is logged without its error: %s", dropped.raw)
+		}
+		if strings.Contains(dropped.raw, "secret-") {
+			t.Errorf("the drop carries event data: %s", dropped.raw)
+		}
+		waitLog(t, s, "stream ended", func(e logEntry) bool { return e.Connection == dropped.Connection && e.Reason == dropped.Reason })
+	})
 }

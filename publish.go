@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-sse/caddy-sse/hub"
 )
 
@@ -40,7 +42,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) error {
 	if token != nil {
 		authorize = token.authorizePublish
 	}
-	return publishBody(w, r, h.hub, h.maxBody(), h.MaxEventSize, authorize)
+	return publishBody(w, r, h.hub, h.maxBody(), h.MaxEventSize, authorize, h.logger)
 }
 
 // admitPublisher checks what every publish request needs before its body
@@ -59,8 +61,9 @@ func (h *Handler) admitPublisher(r *http.Request) (*grant, error) {
 // publishBody reads a publish request's body (at most maxBody bytes),
 // decodes it into events of at most maxEvent bytes each, lets authorize
 // (when set) refuse them, stores and fans them out, and answers with their
-// ids. Nothing is published unless every event of the request passes.
-func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, maxEvent int, authorize func([]*hub.Event) error) error {
+// ids. Nothing is published unless every event of the request passes. A
+// publish the transport refused is logged to logger, when set.
+func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, maxEvent int, authorize func([]*hub.Event) error, logger *zap.Logger) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -82,6 +85,7 @@ func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, m
 		}
 	}
 	if err := hb.Publish(r.Context(), events); err != nil {
+		logStoreFailure(logger, hb.Config().Name, r, len(events), err)
 		return writeError(w, 0, storeError(err))
 	}
 	results := make([]publishResult, len(events))

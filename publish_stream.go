@@ -183,6 +183,8 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 		lines  []ndjsonLine
 		events []*hub.Event
 		acks   []byte
+		// storeFailed is set once the transport refused a batch.
+		storeFailed bool
 	)
 	for {
 		// A fresh events slice each time: the hub's log may keep it.
@@ -206,6 +208,10 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		storeErr := h.storeLines(lines, events)
+		if storeErr != nil && !storeFailed {
+			storeFailed = true // one line per request
+			logStoreFailure(h.logger, h.Hub, r, len(events), storeErr)
+		}
 		acks = appendAcks(acks[:0], lines, storeErr, h.publishStats)
 		if len(acks) > 0 {
 			if _, err := w.Write(acks); err != nil {

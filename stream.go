@@ -22,26 +22,31 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return writeError(w, 0, err)
 	}
+	out := newStreamWriter(w, time.Duration(*h.WriteTimeout))
 	detached := false
+	var writeErr error // the write that ended the stream, if one did
 	defer func() {
 		if !detached {
 			leave()
+			h.logStreamEnd(sub.Subscriber, servedGoroutine, out.sent, writeErr)
 		}
 	}()
 
 	setStreamHeaders(w, h.Compress == "on")
-	out := newStreamWriter(w, time.Duration(h.WriteTimeout))
 	out.enc = h.streamEncoding(w, r)
 	w.WriteHeader(http.StatusOK)
 	if err := out.send(hub.Batch{Head: h.opening(sub), Events: sub.Replay}); err != nil {
+		writeErr = err
 		sub.Close(hub.ReasonWriteFailed)
+		h.logStreamOpened(sub.Subscriber, servedGoroutine)
 		return nil
 	}
 	sub.Wrote(time.Now())
-	if h.detach(w, r, sub.Subscriber, out.enc, leave) {
+	if h.detach(w, r, sub.Subscriber, out.enc, leave, out.sent) {
 		detached = true
 		return nil
 	}
+	h.logStreamOpened(sub.Subscriber, servedGoroutine)
 
 	var batch []*hub.Event
 	for {
@@ -59,6 +64,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		if err != nil {
+			writeErr = err
 			sub.Close(hub.ReasonWriteFailed)
 			return nil
 		}
@@ -202,6 +208,7 @@ type streamWriter struct {
 	cut     chan struct{} // closed once the timer has cut a write off
 	enc     sseenc.Stream // the stream's content encoding
 	bufs    [][]byte      // reused by write
+	sent    streamTotals  // what the sends that succeeded wrote
 }
 
 // errWriteTimeout reports a send cut off by the write timeout.
@@ -245,5 +252,12 @@ func (sw *streamWriter) write(b hub.Batch) error {
 			return err
 		}
 	}
-	return sw.rc.Flush()
+	if err := sw.rc.Flush(); err != nil {
+		return err
+	}
+	sw.sent.Events += len(b.Events)
+	for _, p := range sw.bufs {
+		sw.sent.Bytes += len(p)
+	}
+	return nil
 }

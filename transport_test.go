@@ -41,7 +41,7 @@ func TestPublishRefusedByTransport(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(`{"topic":"t","data":"x"}`))
 	req.Header.Set("Content-Type", "application/json")
-	if err := publishBody(rec, req, e.Hub, 1<<20, 1<<16, nil); err != nil {
+	if err := publishBody(rec, req, e.Hub, 1<<20, 1<<16, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var body struct{ Error string }

@@ -46,6 +46,10 @@ type Stream struct {
 	// Ended runs once the stream ended and its connection is closed, with
 	// what the pool wrote to it.
 	Ended func(Totals)
+	// Failed, when set, runs with the error of a write that failed or
+	// timed out, before the stream ends; Ended follows on the same
+	// goroutine.
+	Failed func(error)
 }
 
 // stream is the pool's state of one stream.
@@ -98,14 +102,9 @@ func NewPool() (*Pool, error) {
 // Serve takes over the stream of sub, which must not be attached yet, and
 // writes it from now on. When it returns an error nothing was taken over.
 func (p *Pool) Serve(sub *hub.Subscriber, s Stream) error {
-	raw := s.Conn
-	tc, isTLS := raw.(*tls.Conn)
-	if isTLS {
-		raw = tc.NetConn()
-	}
-	sc, ok := raw.(syscall.Conn)
-	if !ok {
-		return errNotSyscallConn
+	sc, isTLS, err := socketOf(s.Conn)
+	if err != nil {
+		return err
 	}
 	st := &stream{Stream: s, sub: sub, sc: sc, tls: isTLS}
 	token, err := p.watcher.add(sub, sc)
@@ -118,6 +117,25 @@ func (p *Pool) Serve(sub *hub.Subscriber, s Stream) error {
 	p.mu.Unlock()
 	sub.Attach(p) // wakes it if something queued since the opening
 	return nil
+}
+
+// Detachable reports whether a pool can take conn over: a socket, or TLS
+// over one.
+func Detachable(conn net.Conn) bool {
+	_, _, err := socketOf(conn)
+	return err == nil
+}
+
+// socketOf returns the socket under conn, and whether TLS runs over it.
+func socketOf(conn net.Conn) (sc syscall.Conn, isTLS bool, err error) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn, isTLS = tc.NetConn(), true
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil, false, errNotSyscallConn
+	}
+	return sc, isTLS, nil
 }
 
 // linger is how long a stream waits in the run queue before it is written,
@@ -294,6 +312,9 @@ func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 		st.sub.Wrote(time.Now())
 		st.sent.add(batch)
 	} else {
+		if st.Failed != nil {
+			st.Failed(err)
+		}
 		st.sub.Close(hub.ReasonWriteFailed)
 		closed = true
 	}
