@@ -79,6 +79,11 @@ type committed struct {
 	events []*hub.Event // every event of the batch, repeats too
 	fresh  []*hub.Event // the events stored (and to deliver)
 	err    error        // the commit's; nothing is delivered then
+	// firsts are, for the repeats of keys an earlier batch stored but had
+	// not settled when this one was deduplicated, the events first stored
+	// under them: delivered by the time this batch is, so their acks
+	// count their subscribers.
+	firsts map[*hub.Event]*hub.Event
 }
 
 // deliverBatches is the deliverer: in commit order, it delivers each
@@ -93,7 +98,15 @@ func (s *store) deliverBatches() {
 			}
 			s.keysMu.Lock()
 			s.keys.Settle(c.events)
+			for _, e := range c.fresh {
+				if e.IdempotencyKey != "" && s.unsettled[e.IdempotencyKey] == e {
+					delete(s.unsettled, e.IdempotencyKey)
+				}
+			}
 			s.keysMu.Unlock()
+			for repeat, first := range c.firsts {
+				repeat.Repeat(first.Ack())
+			}
 		}
 		answer(c.batch, c.err)
 	}
@@ -115,6 +128,14 @@ func (s *store) commit(batch []*request) committed {
 	// One call for the whole batch: a key repeated by two Appends of the
 	// batch is stored once.
 	c.fresh = s.keys.Dedupe(c.events, now)
+	for _, e := range c.events {
+		if first := s.unsettled[e.IdempotencyKey]; e.Repeated() && first != nil {
+			if c.firsts == nil {
+				c.firsts = make(map[*hub.Event]*hub.Event)
+			}
+			c.firsts[e] = first
+		}
+	}
 	s.keysMu.Unlock()
 	if len(c.fresh) == 0 && !trimDue {
 		return c
@@ -162,6 +183,7 @@ func (s *store) commit(batch []*request) committed {
 	for _, e := range c.fresh {
 		if e.IdempotencyKey != "" {
 			s.keys.Add(e.IdempotencyKey, hub.Ack{ID: e.ID, Seq: e.Seq, Time: e.Time})
+			s.unsettled[e.IdempotencyKey] = e
 		}
 	}
 	s.keysMu.Unlock()

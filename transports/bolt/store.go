@@ -32,6 +32,9 @@ type store struct {
 	// The committer dedupes against keys, the deliverer settles them.
 	keysMu sync.Mutex
 	keys   *hub.Keys
+	// unsettled are the events stored under a key whose batch the
+	// deliverer has not settled yet, by key.
+	unsettled map[string]*hub.Event
 
 	failure error // the last commit's error, to log changes only; the committer's
 
@@ -108,6 +111,7 @@ func open(path string, lockTimeout time.Duration, cfg hub.TransportConfig, h hoo
 		keys:      hub.NewKeys(cfg.Retention.Idempotency),
 		wake:      make(chan struct{}, 1),
 		outbox:    make(chan committed, 4),
+		unsettled: make(map[string]*hub.Event),
 		exited:    make(chan struct{}),
 		retention: cfg.Retention,
 		dropped:   hub.NewDroppedTopics(hub.DroppedTopicsKept),
