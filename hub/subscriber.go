@@ -81,6 +81,7 @@ type Subscriber struct {
 	reason    CloseReason
 	notify    chan struct{} // capacity 1: "something to do"
 	writer    Writer        // set by Attach
+	handle    any           // the writer's own record of the stream, set by Attach
 	woken     bool          // the writer was woken and has not released it
 }
 
@@ -112,15 +113,21 @@ func NewSubscriber(id string, topics []string, limit int, now time.Time) *Subscr
 func (s *Subscriber) Notify() <-chan struct{} { return s.notify }
 
 // Attach hands the stream to w from now on, and wakes it if something is
-// already waiting.
-func (s *Subscriber) Attach(w Writer) {
+// already waiting. handle is the writer's own record of the stream, which
+// WriterHandle gives back, so that a writer finds its state without a
+// lookup of its own.
+func (s *Subscriber) Attach(w Writer, handle any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.writer = w
+	s.writer, s.handle = w, handle
 	if len(s.queue) > 0 || s.heartbeat || s.closed {
 		s.signal()
 	}
 }
+
+// WriterHandle is the handle the stream was attached with; it does not
+// change afterwards, so a writer may read it without a lock.
+func (s *Subscriber) WriterHandle() any { return s.handle }
 
 // signal wakes whoever writes the stream; the caller holds s.mu.
 func (s *Subscriber) signal() {

@@ -80,7 +80,7 @@ func TestSubscriberWriterWakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &countingWriter{}
-	s.Attach(w)
+	s.Attach(w, nil)
 	if w.wakes != 0 {
 		t.Fatalf("attaching an idle stream woke its writer %d times", w.wakes)
 	}

@@ -62,6 +62,7 @@ type stream struct {
 	readyAt time.Time // when it was queued; guarded by the pool's mutex
 	sent    Totals    // only its current writer touches it
 	scratch []*hub.Event
+	ended   bool // guarded by the pool's mutex: nothing more to write
 }
 
 // Pool writes the events of detached streams: a few workers take streams
@@ -70,7 +71,6 @@ type Pool struct {
 	watcher *closeWatcher
 
 	mu      sync.Mutex
-	streams map[*hub.Subscriber]*stream
 	ready   []*stream
 	wake    chan struct{}
 	done    chan struct{}
@@ -89,7 +89,6 @@ func NewPool() (*Pool, error) {
 	workers := 2 * runtime.GOMAXPROCS(0)
 	p := &Pool{
 		watcher: w,
-		streams: make(map[*hub.Subscriber]*stream),
 		wake:    make(chan struct{}, workers),
 		done:    make(chan struct{}),
 	}
@@ -112,10 +111,7 @@ func (p *Pool) Serve(sub *hub.Subscriber, s Stream) error {
 		return err
 	}
 	st.token = token
-	p.mu.Lock()
-	p.streams[sub] = st
-	p.mu.Unlock()
-	sub.Attach(p) // wakes it if something queued since the opening
+	sub.Attach(p, st) // wakes it if something queued since the opening
 	return nil
 }
 
@@ -153,7 +149,7 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		// the pool closed still needs its last write and its release.
 		batch := make([]*stream, 0, len(subs))
 		for _, s := range subs {
-			if st := p.streams[s]; st != nil {
+			if st := s.WriterHandle().(*stream); !st.ended {
 				batch = append(batch, st)
 			}
 		}
@@ -162,7 +158,7 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		return
 	}
 	for _, s := range subs {
-		if st := p.streams[s]; st != nil { // nil: ended, nothing more to write
+		if st := s.WriterHandle().(*stream); !st.ended {
 			st.readyAt = now
 			p.ready = append(p.ready, st)
 		}
@@ -339,7 +335,7 @@ func (p *Pool) release(st *stream, closed bool) {
 		st.Conn.Close()
 	}
 	p.mu.Lock()
-	delete(p.streams, st.sub)
+	st.ended = true
 	p.mu.Unlock()
 	if st.Ended != nil {
 		st.Ended(st.sent)
