@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,35 +24,8 @@ type caddyServer struct {
 	t      *testing.T
 	port   int
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *caddytest.Buffer
 	exited chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startCaddy runs Caddy with /events on the bolt file db, retrying on
@@ -75,7 +46,7 @@ func startCaddy(t *testing.T, db string) *caddyServer {
 
 func tryStartCaddy(t *testing.T, db string) (*caddyServer, error) {
 	dir := t.TempDir()
-	s := &caddyServer{t: t, port: freePort(t), logs: new(lockedBuffer), exited: make(chan struct{})}
+	s := &caddyServer{t: t, port: caddytest.FreePort(t), logs: new(caddytest.Buffer), exited: make(chan struct{})}
 	cfg := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
@@ -93,7 +64,7 @@ http://127.0.0.1:%d {
 		transport bolt %s
 	}
 }
-`, freePort(t), filepath.Join(dir, "data"), s.port, db)
+`, caddytest.FreePort(t), filepath.Join(dir, "data"), s.port, db)
 	cfgPath := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

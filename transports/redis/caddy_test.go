@@ -32,7 +32,7 @@ type caddyNode struct {
 	t      *testing.T
 	port   int
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *caddytest.Buffer
 	exited chan struct{}
 }
 
@@ -54,7 +54,7 @@ func startCaddy(t *testing.T, r *redisServer, sse string) *caddyNode {
 
 func tryStartCaddy(t *testing.T, r *redisServer, sse string) (*caddyNode, error) {
 	dir := t.TempDir()
-	n := &caddyNode{t: t, port: freeLoopbackPort(t), logs: new(lockedBuffer), exited: make(chan struct{})}
+	n := &caddyNode{t: t, port: caddytest.FreePort(t), logs: new(caddytest.Buffer), exited: make(chan struct{})}
 	cfg := fmt.Sprintf(`{
 	admin off
 	auto_https off

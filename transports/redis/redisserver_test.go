@@ -3,12 +3,11 @@ package redis
 import (
 	"context"
 	"fmt"
-	"net"
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,7 @@ type redisServer struct {
 	persist bool // append-only file on, for tests that restart it
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	logs    *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs    *caddytest.Buffer
 }
 
 // startRedis starts a redis-server, or skips the test when there is none;
@@ -56,7 +38,7 @@ func startRedis(t *testing.T, persist bool) *redisServer {
 	}
 	r := &redisServer{t: t, dir: t.TempDir(), persist: persist}
 	for attempt := 1; ; attempt++ {
-		r.port = freeLoopbackPort(t)
+		r.port = caddytest.FreePort(t)
 		err := r.start()
 		if err == nil {
 			break
@@ -69,17 +51,6 @@ func startRedis(t *testing.T, persist bool) *redisServer {
 	return r
 }
 
-// freeLoopbackPort is a port that nothing listened on a moment ago.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start runs the server on r.port and r.dir and waits until it answers.
 func (r *redisServer) start() error {
 	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir, "--save", ""}
@@ -88,7 +59,7 @@ func (r *redisServer) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	r.logs = new(lockedBuffer)
+	r.logs = new(caddytest.Buffer)
 	r.cmd = exec.Command("redis-server", args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	if err := r.cmd.Start(); err != nil {
