@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -38,7 +39,24 @@ const (
 // Caddy loads every module of the admin.api namespace by itself, so
 // building this module in is all it takes. It sees the hubs of every
 // running config through the hub pool.
-type adminAPI struct{}
+type adminAPI struct {
+	// logger records the publishes a transport refused, as the publish
+	// routes do.
+	logger *zap.Logger
+}
+
+// Interface guards.
+var (
+	_ caddy.AdminRouter = (*adminAPI)(nil)
+	_ caddy.Provisioner = (*adminAPI)(nil)
+)
+
+// Provision takes the admin endpoint's logger; Caddy provisions admin
+// routers before it registers their routes.
+func (a *adminAPI) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	return nil
+}
 
 // CaddyModule returns the Caddy module information.
 func (adminAPI) CaddyModule() caddy.ModuleInfo {
@@ -265,8 +283,8 @@ func (adminAPI) disconnect(w http.ResponseWriter, e *hubEntry, id string) error 
 
 // publish answers POST /sse/hubs/<hub>/publish with a publish route's body,
 // statuses and answers, for applications on the same host.
-func (adminAPI) publish(w http.ResponseWriter, r *http.Request, e *hubEntry) error {
-	return publishBody(w, r, e.Hub, adminMaxPublishLen, adminMaxEventSize, nil, nil)
+func (a adminAPI) publish(w http.ResponseWriter, r *http.Request, e *hubEntry) error {
+	return publishBody(w, r, e.Hub, adminMaxPublishLen, adminMaxEventSize, nil, a.logger)
 }
 
 // health answers GET /sse/health: 200 while every hub's transport can store

@@ -24,17 +24,24 @@ func TestPublishNotStoredLogged(t *testing.T) {
 	t.Cleanup(func() { _ = e.Destruct() })
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := &Handler{Hub: "log-store-failure", Publish: true, MaxEventSize: defaultMaxEventSize, hub: e.Hub, entry: e, logger: zap.New(core)}
+	admin := adminAPI{logger: zap.New(core)}
+	route := h.publish
+	adminPublish := func(w http.ResponseWriter, r *http.Request) error { return admin.publish(w, r, e) }
 
-	for _, tc := range []struct{ name, contentType, body string }{
-		{"request", "application/json", `{"topic":"a","data":"secret-data"}`},
-		{"stream of lines", ndjsonType, "{\"topic\":\"a\",\"data\":\"secret-data\"}\n{\"topic\":\"a\",\"data\":\"secret-data\"}\n"},
+	for _, tc := range []struct {
+		name, contentType, body string
+		publish                 func(http.ResponseWriter, *http.Request) error
+	}{
+		{"request", "application/json", `{"topic":"a","data":"secret-data"}`, route},
+		{"stream of lines", ndjsonType, "{\"topic\":\"a\",\"data\":\"secret-data\"}\n{\"topic\":\"a\",\"data\":\"secret-data\"}\n", route},
+		{"admin endpoint", "application/json", `{"topic":"a","data":"secret-data"}`, adminPublish},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs.TakeAll()
 			r := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(tc.body))
 			r.Header.Set("Content-Type", tc.contentType)
 			w := httptest.NewRecorder()
-			if err := h.publish(w, r); err != nil {
+			if err := tc.publish(w, r); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(w.Body.String(), "disk full") {

@@ -421,6 +421,10 @@ func (s *testServer) reload(site string) {
 		msg, _ := io.ReadAll(resp.Body)
 		s.t.Fatalf("reload: %s: %s", resp.Status, msg)
 	}
+	// The old config's server closes its idle connections as it stops; a
+	// POST sent on one of them as it closes would fail with EOF, and
+	// net/http retries a POST only when it carries an Idempotency-Key.
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // publish POSTs a JSON body and decodes the response.
