@@ -8,9 +8,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/internal/detach"
 )
 
 // A streaming publish is one long POST of NDJSON: one event per line, each
@@ -178,6 +180,7 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 		return nil // the client is gone
 	}
 
+	pace := h.streamPacer(r.Context())
 	d := newNDJSONReader(r.Body, h.maxBody(), h.MaxEventSize)
 	var (
 		lines  []ndjsonLine
@@ -225,6 +228,26 @@ func (h *Handler) publishStream(w http.ResponseWriter, r *http.Request) error {
 			// A read error is the client leaving or Caddy's body limit;
 			// either way the acks so far are all the client gets.
 			return nil
+		}
+		pace()
+	}
+}
+
+// streamPacer returns what a streaming publish does between batches.
+// While lines keep coming nothing else makes it wait, so it yields its
+// thread to the writers it woke, and waits while the hub's writer pool is
+// behind: otherwise one stream stores faster than the pool writes, and
+// every detached subscriber, however fast it reads, falls buffer events
+// behind and is dropped.
+func (h *Handler) streamPacer(ctx context.Context) func() {
+	var pool *detach.Pool
+	if h.entry != nil {
+		pool, _ = h.entry.detachedWriters() // none outside Linux
+	}
+	return func() {
+		runtime.Gosched()
+		if pool != nil {
+			pool.Pace(ctx)
 		}
 	}
 }

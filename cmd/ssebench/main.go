@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,12 +49,14 @@ type config struct {
 	ndjson         bool
 	payload        int
 	reconnectEvery int
+	readBuffer     int
 	pid            int
 	idle           time.Duration
 	drain          time.Duration
 	scenario       string
 	timeout        time.Duration
 	label          string
+	cpuProfile     string // file for a CPU profile of the whole run
 
 	proto    string // h1, h2 or h3 (h2 and h3 need an https URL)
 	compress string // Accept-Encoding of subscribers; "" asks for none
@@ -69,7 +72,7 @@ var scenarios = map[string][][2]string{
 	"flat":      {{"rate", "0"}, {"publishers", "4"}},
 	"publish":   {{"subscribers", "10"}, {"publishers", "32"}, {"rate", "0"}},
 	"reconnect": {{"reconnect-every", "50"}, {"rate", "200"}},
-	"stream":    {{"subscribers", "10"}, {"publishers", "1"}, {"rate", "0"}, {"ndjson", "true"}, {"batch", "100"}},
+	"stream":    {{"subscribers", "10"}, {"publishers", "1"}, {"rate", "0"}, {"ndjson", "true"}, {"batch", "100"}, {"read-buffer", "65536"}},
 }
 
 const usageText = `ssebench drives an SSE hub over loopback: it opens many subscriber
@@ -93,8 +96,8 @@ Scenarios (-scenario presets; flags given explicitly override them):
   flat       -rate 0 -publishers 4: publish as fast as the hub acknowledges
   publish    -subscribers 10 -publishers 32 -rate 0: publish-path throughput
   reconnect  -reconnect-every 50 -rate 200: Last-Event-ID resumption churn
-  stream     -subscribers 10 -publishers 1 -rate 0 -ndjson -batch 100:
-             one streaming publish, flat out
+  stream     -subscribers 10 -publishers 1 -rate 0 -ndjson -batch 100
+             -read-buffer 65536: one streaming publish, flat out
 
 Examples:
   go run ./cmd/ssebench -scenario idle -subscribers 10000 -pid $(pidof caddy) -idle 10s
@@ -145,12 +148,14 @@ func parseConfig(args []string) (*config, error) {
 	fs.BoolVar(&cfg.ndjson, "ndjson", false, "each publisher sends one long application/x-ndjson request, one event per line")
 	fs.IntVar(&cfg.payload, "payload", 0, "extra padding `bytes` in each event's data")
 	fs.IntVar(&cfg.reconnectEvery, "reconnect-every", 0, "each subscriber reconnects with Last-Event-ID after every `N` events (0 = never)")
+	fs.IntVar(&cfg.readBuffer, "read-buffer", minReadBuffer, "read buffer `bytes` per subscriber connection: the most one read takes")
 	fs.IntVar(&cfg.pid, "pid", 0, "server process id for RSS (/proc/PID/status) and CPU (/proc/PID/stat)")
 	fs.DurationVar(&cfg.idle, "idle", 5*time.Second, "hold the connections idle this long before measuring RSS (with -pid or -scenario idle)")
 	fs.DurationVar(&cfg.drain, "drain", 3*time.Second, "after publishing, wait up to this long for deliveries to finish")
 	fs.StringVar(&cfg.scenario, "scenario", "", "preset: idle, fanout, flat, publish, reconnect or stream")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "hard limit for the whole run")
 	fs.StringVar(&cfg.label, "label", "", "free text copied to the output")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file` (for go tool pprof)")
 	fs.StringVar(&cfg.proto, "proto", "h1", "subscriber protocol: h1 (HTTP/1.1), h2 (HTTP/2) or h3 (HTTP/3); h2 and h3 need an https -sub-url; one connection per subscriber")
 	fs.StringVar(&cfg.compress, "compress", "", "subscribers' Accept-Encoding, e.g. gzip, zstd or \"zstd, gzip\"; responses are decoded by their Content-Encoding")
 	if err := fs.Parse(args); err != nil {
@@ -203,6 +208,8 @@ func parseConfig(args []string) (*config, error) {
 		return nil, errors.New("-publishers must be at least 1")
 	case cfg.batch < 1:
 		return nil, errors.New("-batch must be at least 1")
+	case cfg.readBuffer < minReadBuffer:
+		return nil, fmt.Errorf("-read-buffer must be at least %d", minReadBuffer)
 	case cfg.payload < 0 || cfg.reconnectEvery < 0:
 		return nil, errors.New("-payload and -reconnect-every must not be negative")
 	case !cfg.noPublish && cfg.duration <= 0:
@@ -346,6 +353,7 @@ type params struct {
 	PID            int      `json:"pid"`
 	Proto          string   `json:"proto"`
 	Compress       string   `json:"compress,omitempty"`
+	ReadBuffer     int      `json:"read_buffer"`
 }
 
 // result is the JSON line printed at the end of a run.
@@ -478,7 +486,7 @@ func run(ctx context.Context, cfg *config, tg *target) *result {
 			ReconnectEvery: cfg.reconnectEvery, SourceIPs: cfg.sourceIPs,
 			ConnectRate: cfg.connectRate, IdleSec: secs(cfg.idle),
 			DrainSec: secs(cfg.drain), PID: cfg.pid,
-			Proto: cfg.proto, Compress: cfg.compress,
+			Proto: cfg.proto, Compress: cfg.compress, ReadBuffer: cfg.readBuffer,
 		},
 	}
 	if res.Scenario == "" {
@@ -709,7 +717,21 @@ func main() {
 	})
 	defer watchdog.Stop()
 
+	stopProfile := func() {}
+	if cfg.cpuProfile != "" {
+		if stopProfile, err = startCPUProfile(cfg.cpuProfile); err != nil {
+			logf("-cpuprofile: %v", err)
+			os.Exit(2)
+		}
+	}
 	res := run(ctx, cfg, tg)
+	stopProfile() // not deferred: report's exits skip deferred calls
+	report(res, sigCtx)
+}
+
+// report prints the result and exits with a failure status if the run was
+// aborted.
+func report(res *result, sigCtx context.Context) {
 	if sigCtx.Err() != nil {
 		res.Aborted = "interrupted"
 	}
@@ -730,4 +752,23 @@ func writeResult(w io.Writer, res *result) error {
 	enc := json.NewEncoder(w) // Encode ends the line with '\n'
 	enc.SetEscapeHTML(false)
 	return enc.Encode(res)
+}
+
+// startCPUProfile starts a CPU profile written to path; the returned
+// function stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			logf("-cpuprofile: %v", err)
+		}
+	}, nil
 }

@@ -311,6 +311,8 @@ type eventHandler interface {
 
 var (
 	seqKey      = []byte("seq")
+	seqPrefix   = []byte(`{"seq":`)
+	tsInfix     = []byte(`,"ts":`)
 	tsKey       = []byte("ts")
 	messageName = []byte("message")
 	utf8BOM     = []byte("\xef\xbb\xbf")
@@ -494,6 +496,44 @@ func parseDigits(b []byte) (int64, bool) {
 // the JSON. It tolerates whitespace around the colon and a JSON-escaped
 // rendering (\"seq\":1) in case a hub re-encodes the data as a string.
 func parseSeqTS(data []byte) (seq, ts uint64, ok bool) {
+	if seq, ts, ok = parseSeqTSExact(data); ok {
+		return seq, ts, true
+	}
+	return scanSeqTS(data)
+}
+
+// parseSeqTSExact is parseSeqTS for the data exactly as ssebench publishes
+// it, {"seq":<n>,"ts":<n>...: the fast path, with the same result as
+// scanSeqTS whenever it reports ok.
+func parseSeqTSExact(data []byte) (seq, ts uint64, ok bool) {
+	rest, ok := bytes.CutPrefix(data, seqPrefix)
+	if !ok {
+		return 0, 0, false
+	}
+	if seq, rest, ok = leadingNumber(rest); !ok {
+		return 0, 0, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, tsInfix); !ok {
+		return 0, 0, false
+	}
+	ts, _, ok = leadingNumber(rest)
+	return seq, ts, ok
+}
+
+// leadingNumber parses the decimal digits b starts with (at most 19 of
+// them, as numberAfterKey does) and returns the bytes after them.
+func leadingNumber(b []byte) (uint64, []byte, bool) {
+	var v uint64
+	j := 0
+	for j < len(b) && j < 19 && b[j] >= '0' && b[j] <= '9' {
+		v = v*10 + uint64(b[j]-'0')
+		j++
+	}
+	return v, b[j:], j > 0
+}
+
+// scanSeqTS is parseSeqTS for any rendering: it looks for each key.
+func scanSeqTS(data []byte) (seq, ts uint64, ok bool) {
 	seq, rest, ok := numberAfterKey(data, seqKey)
 	if !ok {
 		return 0, 0, false

@@ -315,6 +315,47 @@ func TestParseSeqTS(t *testing.T) {
 	}
 }
 
+// FuzzParseSeqTS holds the fast path of parseSeqTS to the key scan it
+// short-cuts.
+func FuzzParseSeqTS(f *testing.F) {
+	for _, s := range []string{
+		`{"seq":1,"ts":1700000000123456789,"pad":""}`,
+		`{"seq":12345678901234567890123,"ts":5}`,
+		`{"seq":1,"ts":x,"seq":2,"ts":3}`,
+		`{"seq":,"ts":1}`,
+		`{"seq":1,"ts":`,
+		`"{\"seq\":5,\"ts\":6}"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seq, ts, ok := parseSeqTS(data)
+		wantSeq, wantTS, wantOK := scanSeqTS(data)
+		if seq != wantSeq || ts != wantTS || ok != wantOK {
+			t.Fatalf("parseSeqTS(%q) = %d, %d, %v; the scan gives %d, %d, %v", data, seq, ts, ok, wantSeq, wantTS, wantOK)
+		}
+	})
+}
+
+func TestHistogramRecordN(t *testing.T) {
+	var a, b histogram
+	for _, v := range []uint64{0, 7, 7, 7, 900, 900, 123456} {
+		a.record(v)
+	}
+	b.recordN(0, 1)
+	b.recordN(7, 3)
+	b.recordN(900, 2)
+	b.recordN(123456, 1)
+	for i := range a.counts {
+		if x, y := a.counts[i].Load(), b.counts[i].Load(); x != y {
+			t.Errorf("bucket %d: record %d, recordN %d", i, x, y)
+		}
+	}
+	if a.max.Load() != b.max.Load() || b.count() != 7 {
+		t.Errorf("max %d vs %d, count %d", a.max.Load(), b.max.Load(), b.count())
+	}
+}
+
 func TestHistogramBuckets(t *testing.T) {
 	prevHi := uint64(0)
 	for i := 0; i < histBuckets; i++ {
@@ -523,7 +564,7 @@ func TestNetHTTPStream(t *testing.T) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(conn, "GET /?topic=bench HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-	br := bufio.NewReaderSize(conn, readBufSize)
+	br := bufio.NewReaderSize(conn, minReadBuffer)
 	h, err := readResponseHead(br)
 	if err != nil {
 		t.Fatal(err)

@@ -49,8 +49,11 @@ type histogram struct {
 }
 
 // record adds one value.
-func (h *histogram) record(v uint64) {
-	h.counts[histBucket(v)].Add(1)
+func (h *histogram) record(v uint64) { h.recordN(v, 1) }
+
+// recordN adds n times the value v.
+func (h *histogram) recordN(v, n uint64) {
+	h.counts[histBucket(v)].Add(n)
 	for {
 		m := h.max.Load()
 		if v <= m || h.max.CompareAndSwap(m, v) {

@@ -157,12 +157,14 @@ func (s *subscriber) httpSession(ctx context.Context) (sessionEnd, error) {
 	s.closeNow = false
 	s.connectedHere = false
 	if s.buf == nil {
-		s.buf = make([]byte, readBufSize)
+		s.buf = make([]byte, s.sw.cfg.readBuffer)
 	}
 	for {
 		n, err := body.Read(s.buf)
 		if n > 0 {
+			s.readAt = time.Now().UnixNano()
 			s.parser.feed(s.buf[:n])
+			s.flush()
 			if s.closeNow {
 				return endPlanned, nil
 			}

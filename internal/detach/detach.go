@@ -7,6 +7,7 @@
 package detach
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -60,6 +61,7 @@ type stream struct {
 	tls     bool
 	token   uint64
 	readyAt time.Time // when it was queued; guarded by the pool's mutex
+	takenAt time.Time // when its last write began; only its current writer touches it
 	sent    Totals    // only its current writer touches it
 	scratch []*hub.Event
 	ended   bool // guarded by the pool's mutex: nothing more to write
@@ -75,6 +77,9 @@ type Pool struct {
 	wake    chan struct{}
 	done    chan struct{}
 	closing bool
+	// progress is signalled when a worker takes streams off the run
+	// queue, for Pace.
+	progress chan struct{}
 }
 
 var _ hub.Writer = (*Pool)(nil)
@@ -88,9 +93,10 @@ func NewPool() (*Pool, error) {
 	}
 	workers := 2 * runtime.GOMAXPROCS(0)
 	p := &Pool{
-		watcher: w,
-		wake:    make(chan struct{}, workers),
-		done:    make(chan struct{}),
+		watcher:  w,
+		wake:     make(chan struct{}, workers),
+		done:     make(chan struct{}),
+		progress: make(chan struct{}, 1),
 	}
 	for range workers {
 		go p.work()
@@ -141,8 +147,11 @@ func socketOf(conn net.Conn) (sc syscall.Conn, isTLS bool, err error) {
 const linger = 500 * time.Microsecond
 
 // Wake queues streams that have something to write; the hub calls it.
-func (p *Pool) Wake(subs []*hub.Subscriber) {
-	now := time.Now()
+func (p *Pool) Wake(subs []*hub.Subscriber) { p.enqueue(subs, time.Now()) }
+
+// enqueue queues streams as ready since the given time: a stream lingers in
+// the run queue until linger after it.
+func (p *Pool) enqueue(subs []*hub.Subscriber, since time.Time) {
 	p.mu.Lock()
 	if p.closing {
 		// The workers may be gone: a stream whose slow write ended after
@@ -159,7 +168,7 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 	}
 	for _, s := range subs {
 		if st := s.WriterHandle().(*stream); !st.ended {
-			st.readyAt = now
+			st.readyAt = since
 			p.ready = append(p.ready, st)
 		}
 	}
@@ -170,6 +179,53 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		default:
 			return
 		}
+	}
+}
+
+// behindAfter is how long past its linger a stream may wait in the run
+// queue before the workers count as behind (see Pace).
+const behindAfter = 2 * time.Millisecond
+
+// maxPace bounds one call of Pace, so that a publisher is slowed, never
+// stopped: past it, a subscriber that falls behind is dropped as always.
+const maxPace = 50 * time.Millisecond
+
+// Pace waits while the workers are behind, up to maxPace or until ctx
+// ends: while a stream has waited in the run queue for more than
+// behindAfter past its linger. A publisher that calls it between batches
+// stores no faster than the workers write, so that it does not fill the
+// queues of subscribers that read as fast as they are written to until
+// the hub drops them. A client that reads slowly never holds it up: a
+// stream waiting for its client is off the run queue.
+func (p *Pool) Pace(ctx context.Context) { p.pace(ctx, maxPace) }
+
+// pace is Pace waiting at most limit.
+func (p *Pool) pace(ctx context.Context, limit time.Duration) {
+	var timer *time.Timer
+	deadline := time.Now().Add(limit)
+	for {
+		p.mu.Lock()
+		behind := len(p.ready) > 0 && !p.closing && time.Since(p.ready[0].readyAt) > linger+behindAfter
+		p.mu.Unlock()
+		left := time.Until(deadline)
+		if !behind || left <= 0 {
+			break
+		}
+		if timer == nil {
+			timer = time.NewTimer(min(left, linger))
+		} else {
+			timer.Reset(min(left, linger))
+		}
+		select {
+		case <-p.progress:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		}
+	}
+	if timer != nil {
+		timer.Stop()
 	}
 }
 
@@ -191,6 +247,10 @@ func (p *Pool) next(batch []*stream) ([]*stream, bool) {
 			clear(p.ready[rest:])
 			p.ready = p.ready[:rest]
 			p.mu.Unlock()
+			select {
+			case p.progress <- struct{}{}:
+			default:
+			}
 			if rest > 0 { // pass the baton: another worker takes the next ones
 				select {
 				case p.wake <- struct{}{}:
@@ -263,6 +323,7 @@ type writeScratch struct {
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
 // chunked body that net/http started.
 func (p *Pool) serve(st *stream, sc *writeScratch) {
+	st.takenAt = time.Now()
 	b := st.sub.Take(st.scratch[:0])
 	sc.payload = st.Encoding.Append(sc.payload[:0], b.Head, b.Events, b.Tail, b.Closed)
 	bufs := chunk(sc.bufs[:0], sc.size[:0], sc.payload, b.Closed)
@@ -318,11 +379,14 @@ func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 }
 
 // release ends a closed stream, or takes it off the worker and queues it
-// again if more arrived meanwhile.
+// again if more arrived meanwhile. What arrived has waited since the write
+// began, so the stream is queued as ready since then: under a flood a
+// stream is written again as soon as linger has passed since its last
+// write, not linger after that write ended.
 func (p *Pool) release(st *stream, closed bool) {
 	if !closed {
 		if st.sub.Release() {
-			p.Wake([]*hub.Subscriber{st.sub})
+			p.enqueue([]*hub.Subscriber{st.sub}, st.takenAt)
 		}
 		return
 	}
