@@ -75,6 +75,9 @@ func (s *testServer) adminDo(method, path, contentType, body string) (int, http.
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if method != http.MethodGet && strings.HasPrefix(path, "/config/") {
+		s.dropIdleConnections()
+	}
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {

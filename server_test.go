@@ -421,10 +421,16 @@ func (s *testServer) reload(site string) {
 		msg, _ := io.ReadAll(resp.Body)
 		s.t.Fatalf("reload: %s: %s", resp.Status, msg)
 	}
-	// The old config's server closes its idle connections as it stops; a
-	// POST sent on one of them as it closes would fail with EOF, and
-	// net/http retries a POST only when it carries an Idempotency-Key.
+	s.dropIdleConnections()
+}
+
+// dropIdleConnections forgets the test's pooled connections after a
+// config change. The old config's server closes its idle connections as
+// it stops; a POST sent on one of them as it closes would fail with EOF,
+// and net/http retries a POST only when it carries an Idempotency-Key.
+func (s *testServer) dropIdleConnections() {
 	http.DefaultClient.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 }
 
 // publish POSTs a JSON body and decodes the response.
