@@ -164,7 +164,10 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		}
 	}
 	p.mu.Unlock()
-	for range min(len(subs), cap(p.wake)) {
+	// One worker for every grab streams: a worker takes up to grab at once
+	// and passes the baton when more are left, so waking one per stream
+	// would only have the others sleep out the linger and find nothing.
+	for range min((len(subs)+grab-1)/grab, cap(p.wake)) {
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -213,6 +216,7 @@ func (p *Pool) next(batch []*stream) ([]*stream, bool) {
 
 func (p *Pool) work() {
 	batch := make([]*stream, grab)
+	again := make([]*hub.Subscriber, 0, grab)
 	var scratch writeScratch
 	for {
 		streams, ok := p.next(batch)
@@ -220,8 +224,17 @@ func (p *Pool) work() {
 			return
 		}
 		for i, st := range streams {
-			p.serve(st, &scratch)
+			if p.serve(st, &scratch) {
+				again = append(again, st.sub)
+			}
 			streams[i] = nil
+		}
+		// Streams that got more while they were written are queued again
+		// together, with one wake, not one each.
+		if len(again) > 0 {
+			p.Wake(again)
+			clear(again)
+			again = again[:0]
 		}
 		// The writes never block, so without this a busy worker would keep
 		// its thread for a whole time slice while publish requests wait.
@@ -233,7 +246,9 @@ func (p *Pool) work() {
 func (p *Pool) serveAll(streams []*stream) {
 	var scratch writeScratch
 	for _, st := range streams {
-		p.serve(st, &scratch)
+		if p.serve(st, &scratch) {
+			p.Wake([]*hub.Subscriber{st.sub})
+		}
 	}
 }
 
@@ -261,8 +276,9 @@ type writeScratch struct {
 }
 
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
-// chunked body that net/http started.
-func (p *Pool) serve(st *stream, sc *writeScratch) {
+// chunked body that net/http started. again reports a stream the caller
+// must queue again (Wake), as more arrived while it was written.
+func (p *Pool) serve(st *stream, sc *writeScratch) (again bool) {
 	b := st.sub.Take(st.scratch[:0])
 	sc.payload = st.Encoding.Append(sc.payload[:0], b.Head, b.Events, b.Tail, b.Closed)
 	bufs := chunk(sc.bufs[:0], sc.size[:0], sc.payload, b.Closed)
@@ -274,8 +290,7 @@ func (p *Pool) serve(st *stream, sc *writeScratch) {
 		st.scratch = b.Events[:0]
 	}
 	if len(bufs) == 0 {
-		p.release(st, b.Closed)
-		return
+		return p.release(st, b.Closed)
 	}
 	var done bool
 	var err error
@@ -296,14 +311,18 @@ func (p *Pool) serve(st *stream, sc *writeScratch) {
 			_ = st.Conn.SetWriteDeadline(time.Now().Add(st.WriteTimeout))
 			_, err := st.Conn.Write(rest)
 			_ = st.Conn.SetWriteDeadline(time.Time{})
-			p.written(st, b.Closed, err, batch)
+			if p.written(st, b.Closed, err, batch) {
+				p.Wake([]*hub.Subscriber{st.sub})
+			}
 		}()
-		return
+		return false
 	}
-	p.written(st, b.Closed, err, batch)
+	return p.written(st, b.Closed, err, batch)
 }
 
-func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
+// written records the end of a write and releases the stream; again is
+// release's.
+func (p *Pool) written(st *stream, closed bool, err error, batch Totals) (again bool) {
 	if err == nil {
 		st.sub.Wrote(time.Now())
 		st.sent.add(batch)
@@ -314,17 +333,14 @@ func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 		st.sub.Close(hub.ReasonWriteFailed)
 		closed = true
 	}
-	p.release(st, closed)
+	return p.release(st, closed)
 }
 
-// release ends a closed stream, or takes it off the worker and queues it
-// again if more arrived meanwhile.
-func (p *Pool) release(st *stream, closed bool) {
+// release ends a closed stream, or takes it off the worker; again reports
+// that more arrived meanwhile, so the caller must queue it again.
+func (p *Pool) release(st *stream, closed bool) (again bool) {
 	if !closed {
-		if st.sub.Release() {
-			p.Wake([]*hub.Subscriber{st.sub})
-		}
-		return
+		return st.sub.Release()
 	}
 	p.watcher.remove(st.token, st.sc)
 	if st.tls {
@@ -340,6 +356,7 @@ func (p *Pool) release(st *stream, closed bool) {
 	if st.Ended != nil {
 		st.Ended(st.sent)
 	}
+	return false
 }
 
 // tlsOverhead bounds what TLS adds to n bytes of payload: a record header,
