@@ -164,10 +164,7 @@ func (p *Pool) Wake(subs []*hub.Subscriber) {
 		}
 	}
 	p.mu.Unlock()
-	// One worker for every grab streams: a worker takes up to grab at once
-	// and passes the baton when more are left, so waking one per stream
-	// would only have the others sleep out the linger and find nothing.
-	for range min((len(subs)+grab-1)/grab, cap(p.wake)) {
+	for range min(len(subs), cap(p.wake)) {
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -216,7 +213,6 @@ func (p *Pool) next(batch []*stream) ([]*stream, bool) {
 
 func (p *Pool) work() {
 	batch := make([]*stream, grab)
-	again := make([]*hub.Subscriber, 0, grab)
 	var scratch writeScratch
 	for {
 		streams, ok := p.next(batch)
@@ -224,17 +220,8 @@ func (p *Pool) work() {
 			return
 		}
 		for i, st := range streams {
-			if p.serve(st, &scratch) {
-				again = append(again, st.sub)
-			}
+			p.serve(st, &scratch)
 			streams[i] = nil
-		}
-		// Streams that got more while they were written are queued again
-		// together, with one wake, not one each.
-		if len(again) > 0 {
-			p.Wake(again)
-			clear(again)
-			again = again[:0]
 		}
 		// The writes never block, so without this a busy worker would keep
 		// its thread for a whole time slice while publish requests wait.
@@ -246,9 +233,7 @@ func (p *Pool) work() {
 func (p *Pool) serveAll(streams []*stream) {
 	var scratch writeScratch
 	for _, st := range streams {
-		if p.serve(st, &scratch) {
-			p.Wake([]*hub.Subscriber{st.sub})
-		}
+		p.serve(st, &scratch)
 	}
 }
 
@@ -276,9 +261,8 @@ type writeScratch struct {
 }
 
 // serve writes what one stream has waiting, as one chunk of the HTTP/1.1
-// chunked body that net/http started. again reports a stream the caller
-// must queue again (Wake), as more arrived while it was written.
-func (p *Pool) serve(st *stream, sc *writeScratch) (again bool) {
+// chunked body that net/http started.
+func (p *Pool) serve(st *stream, sc *writeScratch) {
 	b := st.sub.Take(st.scratch[:0])
 	sc.payload = st.Encoding.Append(sc.payload[:0], b.Head, b.Events, b.Tail, b.Closed)
 	bufs := chunk(sc.bufs[:0], sc.size[:0], sc.payload, b.Closed)
@@ -290,7 +274,8 @@ func (p *Pool) serve(st *stream, sc *writeScratch) (again bool) {
 		st.scratch = b.Events[:0]
 	}
 	if len(bufs) == 0 {
-		return p.release(st, b.Closed)
+		p.release(st, b.Closed)
+		return
 	}
 	var done bool
 	var err error
@@ -311,18 +296,14 @@ func (p *Pool) serve(st *stream, sc *writeScratch) (again bool) {
 			_ = st.Conn.SetWriteDeadline(time.Now().Add(st.WriteTimeout))
 			_, err := st.Conn.Write(rest)
 			_ = st.Conn.SetWriteDeadline(time.Time{})
-			if p.written(st, b.Closed, err, batch) {
-				p.Wake([]*hub.Subscriber{st.sub})
-			}
+			p.written(st, b.Closed, err, batch)
 		}()
-		return false
+		return
 	}
-	return p.written(st, b.Closed, err, batch)
+	p.written(st, b.Closed, err, batch)
 }
 
-// written records the end of a write and releases the stream; again is
-// release's.
-func (p *Pool) written(st *stream, closed bool, err error, batch Totals) (again bool) {
+func (p *Pool) written(st *stream, closed bool, err error, batch Totals) {
 	if err == nil {
 		st.sub.Wrote(time.Now())
 		st.sent.add(batch)
@@ -333,14 +314,17 @@ func (p *Pool) written(st *stream, closed bool, err error, batch Totals) (again 
 		st.sub.Close(hub.ReasonWriteFailed)
 		closed = true
 	}
-	return p.release(st, closed)
+	p.release(st, closed)
 }
 
-// release ends a closed stream, or takes it off the worker; again reports
-// that more arrived meanwhile, so the caller must queue it again.
-func (p *Pool) release(st *stream, closed bool) (again bool) {
+// release ends a closed stream, or takes it off the worker and queues it
+// again if more arrived meanwhile.
+func (p *Pool) release(st *stream, closed bool) {
 	if !closed {
-		return st.sub.Release()
+		if st.sub.Release() {
+			p.Wake([]*hub.Subscriber{st.sub})
+		}
+		return
 	}
 	p.watcher.remove(st.token, st.sc)
 	if st.tls {
@@ -356,7 +340,6 @@ func (p *Pool) release(st *stream, closed bool) (again bool) {
 	if st.Ended != nil {
 		st.Ended(st.sent)
 	}
-	return false
 }
 
 // tlsOverhead bounds what TLS adds to n bytes of payload: a record header,
