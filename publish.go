@@ -91,13 +91,18 @@ func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, m
 	return nil
 }
 
-// readBody reads a request body of at most limit bytes. A body whose
-// length is announced is read at once into a buffer of that size; only a
-// chunked one grows as it arrives.
+// bodyPrealloc is the largest announced body read into a buffer made
+// before it arrives; a larger one grows as it comes, so that a client
+// cannot make the hub hold limit bytes per connection by announcing them.
+const bodyPrealloc = 64 << 10
+
+// readBody reads a request body of at most limit bytes. A small body
+// whose length is announced, as nearly every publish is, is read at once
+// into a buffer of that size; a chunked or larger one grows as it arrives.
 func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
 	if n := r.ContentLength; n > int64(limit) {
 		return nil, bodyTooLarge(limit)
-	} else if n >= 0 {
+	} else if n >= 0 && n <= bodyPrealloc {
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, errStatus(http.StatusBadRequest, "reading request body: %w", err)

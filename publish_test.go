@@ -418,6 +418,19 @@ func TestReadBody(t *testing.T) {
 			}
 		})
 	}
+	// An announced body larger than bodyPrealloc is read as it arrives,
+	// and held to the limit all the same.
+	large := strings.Repeat("x", bodyPrealloc+1)
+	for _, tc := range []struct {
+		limit  int
+		status int
+	}{{2 * bodyPrealloc, 0}, {bodyPrealloc, http.StatusRequestEntityTooLarge}} {
+		r := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(large))
+		got, err := readBody(httptest.NewRecorder(), r, tc.limit)
+		if pubStatus(err) != tc.status || (err == nil && string(got) != large) {
+			t.Errorf("limit %d: read %d bytes, %v; want status %d", tc.limit, len(got), err, tc.status)
+		}
+	}
 }
 
 func BenchmarkDecodePublishJSON(b *testing.B) {
