@@ -137,11 +137,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("encoding response: %w", err))
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	writeJSONBody(w, status, append(body, '\n'))
 	return nil
+}
+
+// writeJSONBody answers with status and body, a JSON text, not to be
+// cached. The two header values share one allocation and are set under
+// their canonical names, which is what Header.Set would do at twice the
+// cost on every publish. Each is its own slice of length and capacity 1,
+// so an Add by a later handler copies it rather than writing into the
+// other.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	values := []string{"application/json", "no-store"}
+	h := w.Header()
+	h["Content-Type"] = values[0:1:1]
+	h["Cache-Control"] = values[1:2:2]
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // lastEventID is where a client resumes: the Last-Event-ID header, or the
@@ -172,7 +184,15 @@ func clientIP(r *http.Request) string {
 
 // mediaType is the request's Content-Type without parameters.
 func mediaType(r *http.Request) string {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	v := r.Header.Get("Content-Type")
+	// The usual values, without parameters, need no parsing, nor the
+	// parameter map ParseMediaType makes.
+	for _, t := range [...]string{"application/json", ndjsonType, "application/x-www-form-urlencoded"} {
+		if strings.EqualFold(v, t) {
+			return t
+		}
+	}
+	mt, _, err := mime.ParseMediaType(v)
 	if err != nil {
 		return ""
 	}

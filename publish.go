@@ -64,13 +64,9 @@ func (h *Handler) admitPublisher(r *http.Request) (*grant, error) {
 // ids. Nothing is published unless every event of the request passes. A
 // publish the transport refused is logged to logger, when set.
 func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, maxEvent int, authorize func([]*hub.Event) error, logger *zap.Logger) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(maxBody)))
+	body, err := readBody(w, r, maxBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over %d bytes", tooLarge.Limit))
-		}
-		return writeError(w, http.StatusBadRequest, fmt.Errorf("reading request body: %w", err))
+		return writeError(w, 0, err)
 	}
 	events, batch, err := decodePublish(mediaType(r), body, maxEvent)
 	if err != nil {
@@ -88,18 +84,69 @@ func publishBody(w http.ResponseWriter, r *http.Request, hb *hub.Hub, maxBody, m
 		logStoreFailure(logger, hb.Config().Name, r, len(events), err)
 		return writeError(w, 0, storeError(err))
 	}
-	results := make([]publishResult, len(events))
-	for i, e := range events {
-		ack := e.Ack()
-		results[i] = publishResult{ID: ack.ID, Subscribers: ack.Subscribers}
-		if e.Repeated() {
-			w.Header().Set("Idempotent-Replayed", "true")
+	if slices.ContainsFunc(events, (*hub.Event).Repeated) {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeAcks(w, events, batch)
+	return nil
+}
+
+// bodyPrealloc is the largest announced body read into a buffer made
+// before it arrives; a larger one grows as it comes, so that a client
+// cannot make the hub hold limit bytes per connection by announcing them.
+const bodyPrealloc = 64 << 10
+
+// readBody reads a request body of at most limit bytes. A small body
+// whose length is announced, as nearly every publish is, is read at once
+// into a buffer of that size; a chunked or larger one grows as it arrives.
+func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	if n := r.ContentLength; n > int64(limit) {
+		return nil, bodyTooLarge(limit)
+	} else if n >= 0 && n <= bodyPrealloc {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, errStatus(http.StatusBadRequest, "reading request body: %w", err)
 		}
+		return body, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return nil, bodyTooLarge(limit)
+		}
+		return nil, errStatus(http.StatusBadRequest, "reading request body: %w", err)
+	}
+	return body, nil
+}
+
+// bodyTooLarge is the answer to a body over limit bytes.
+func bodyTooLarge(limit int) error {
+	return errStatus(http.StatusRequestEntityTooLarge, "request body is over %d bytes", limit)
+}
+
+// writeAcks answers a publish with the acks of its stored events, as
+// writeJSON would encode publishResult (or a list of them for a batch),
+// without reflection: it is the answer to every publish.
+func writeAcks(w http.ResponseWriter, events []*hub.Event, batch bool) {
+	b := make([]byte, 0, 48*len(events)+2)
+	if batch {
+		b = append(b, '[')
+	}
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		ack := e.Ack()
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, ack.ID)
+		b = append(b, `,"subscribers":`...)
+		b = strconv.AppendInt(b, int64(ack.Subscribers), 10)
+		b = append(b, '}')
 	}
 	if batch {
-		return writeJSON(w, http.StatusOK, results)
+		b = append(b, ']')
 	}
-	return writeJSON(w, http.StatusOK, results[0])
+	writeJSONBody(w, http.StatusOK, append(b, '\n'))
 }
 
 // maxBody caps a publish request body: room for a batch, and for a full-size
@@ -163,6 +210,19 @@ type jsonEvent struct {
 }
 
 func decodeJSON(body []byte) ([]*hub.Event, bool, error) {
+	// Most publishes are one object, decoded here without the slice of
+	// jsonEvents a batch needs.
+	var one jsonEvent
+	switch err := decodeJSONObject(body, &one); {
+	case err == nil:
+		e, err := one.event()
+		if err != nil {
+			return nil, false, err
+		}
+		return []*hub.Event{e}, false, nil
+	case !errors.Is(err, errJSONArray):
+		return nil, false, err
+	}
 	objs, batch, err := decodeJSONEvents(body)
 	if err != nil {
 		return nil, false, err

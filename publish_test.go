@@ -1,9 +1,12 @@
 package caddysse
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -342,6 +345,92 @@ func FuzzDecodePublish(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWriteAcks holds the hand-written ack to what encoding/json makes of
+// publishResult, for one event and a batch, with ids that need escaping.
+func TestWriteAcks(t *testing.T) {
+	ids := []string{"mx0abcd-1", `a"b\c`, "<&>", "é", "\x01", "\xff"}
+	var events []*hub.Event
+	var results []publishResult
+	for i, id := range ids {
+		e := &hub.Event{ID: id}
+		e.Repeat(hub.Ack{ID: id, Subscribers: i * 1000})
+		events = append(events, e)
+		results = append(results, publishResult{ID: id, Subscribers: i * 1000})
+	}
+	check := func(name string, events []*hub.Event, batch bool, v any) {
+		t.Helper()
+		w := httptest.NewRecorder()
+		writeAcks(w, events, batch)
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Body.String(); got != string(want)+"\n" || w.Code != http.StatusOK {
+			t.Errorf("%s: answered %d %q, encoding/json says %q", name, w.Code, got, want)
+		}
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", name, ct)
+		}
+	}
+	for i := range events {
+		check(fmt.Sprintf("event %q", ids[i]), events[i:i+1], false, results[i])
+	}
+	check("batch", events, true, results)
+	check("batch of one", events[:1], true, results[:1])
+}
+
+// TestReadBody covers the two ways a body is read: at once when its
+// length is announced, as it arrives when it is chunked.
+func TestReadBody(t *testing.T) {
+	const limit = 16
+	for _, tc := range []struct {
+		name   string
+		body   string
+		length int64 // -1: chunked
+		status int   // 0: read
+	}{
+		{"announced", "0123456789", 10, 0},
+		{"announced empty", "", 0, 0},
+		{"announced at the limit", "0123456789abcdef", limit, 0},
+		{"announced over the limit", "0123456789abcdefg", limit + 1, http.StatusRequestEntityTooLarge},
+		{"announced, cut short", "01234", 10, http.StatusBadRequest},
+		{"chunked", "0123456789", -1, 0},
+		{"chunked at the limit", "0123456789abcdef", -1, 0},
+		{"chunked over the limit", "0123456789abcdefg", -1, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/publish", io.NopCloser(strings.NewReader(tc.body)))
+			r.ContentLength = tc.length
+			got, err := readBody(httptest.NewRecorder(), r, limit)
+			if tc.status != 0 {
+				if pubStatus(err) != tc.status {
+					t.Fatalf("got %q, %v; want a %d", got, err, tc.status)
+				}
+				if tc.status == http.StatusRequestEntityTooLarge && err.Error() != "request body is over 16 bytes" {
+					t.Fatalf("error %q", err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.body {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.body)
+			}
+		})
+	}
+	// An announced body larger than bodyPrealloc is read as it arrives,
+	// and held to the limit all the same.
+	large := strings.Repeat("x", bodyPrealloc+1)
+	for _, tc := range []struct {
+		limit  int
+		status int
+	}{{2 * bodyPrealloc, 0}, {bodyPrealloc, http.StatusRequestEntityTooLarge}} {
+		r := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(large))
+		got, err := readBody(httptest.NewRecorder(), r, tc.limit)
+		if pubStatus(err) != tc.status || (err == nil && string(got) != large) {
+			t.Errorf("limit %d: read %d bytes, %v; want status %d", tc.limit, len(got), err, tc.status)
+		}
+	}
 }
 
 func BenchmarkDecodePublishJSON(b *testing.B) {

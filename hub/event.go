@@ -72,7 +72,8 @@ func (e *Event) Repeated() bool { return e.repeat }
 // stored and never changes afterwards.
 func (e *Event) Wire() []byte {
 	if e.wire == nil {
-		e.wire = AppendEvent(nil, e.ID, e.Name, e.Data, e.Retry)
+		buf := make([]byte, 0, encodedLen(e.ID, e.Name, e.Data, e.Retry))
+		e.wire = AppendEvent(buf, e.ID, e.Name, e.Data, e.Retry)
 	}
 	return e.wire
 }
@@ -133,6 +134,18 @@ func AppendEvent(buf []byte, id, name, data string, retry time.Duration) []byte 
 		data = data[i+1:]
 	}
 	return append(buf, '\n')
+}
+
+// encodedLen bounds the length of AppendEvent's encoding, so that it is
+// made in one allocation: every line break of data may start a line of its
+// own (a CRLF is counted twice), each with a "data: " prefix.
+func encodedLen(id, name, data string, retry time.Duration) int {
+	n := len("id: \n") + len(id) + len("event: \n") + len(name) + len("\n")
+	if retry > 0 {
+		n += len("retry: \n") + 20
+	}
+	breaks := strings.Count(data, "\n") + strings.Count(data, "\r")
+	return n + len(data) + (breaks+1)*len("data: \n")
 }
 
 // AppendRetry appends a "retry:" field in milliseconds.

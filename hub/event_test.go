@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,10 @@ func TestAppendEvent(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("appendEvent(%q, %q, %q, %v)\n got %q\nwant %q", tt.id, tt.event, tt.data, tt.retry, got, tt.want)
 			}
+			// Wire makes the encoding in one allocation of this bound.
+			if bound := encodedLen(tt.id, tt.event, tt.data, tt.retry); len(got) > bound {
+				t.Fatalf("encoding is %d bytes, encodedLen bounds it at %d", len(got), bound)
+			}
 			// Appending keeps what the buffer held.
 			prefix := "data: before\n\n"
 			if got := string(AppendEvent([]byte(prefix), tt.id, tt.event, tt.data, tt.retry)); got != prefix+tt.want {
@@ -85,6 +90,27 @@ func TestAppendEvent(t *testing.T) {
 				t.Fatalf("client reads %+v, want data %q", s.Events, ssetest.Normalize(tt.data))
 			}
 		})
+	}
+}
+
+// TestEncodedLenBounds covers what TestAppendEvent's short cases leave
+// room for: the longest retry, and data that is mostly line breaks.
+func TestEncodedLenBounds(t *testing.T) {
+	for _, tc := range []struct {
+		data  string
+		retry time.Duration
+	}{
+		{"x", time.Millisecond},
+		{"x", time.Duration(math.MaxInt64)},
+		{strings.Repeat("\n", 100), 0},
+		{strings.Repeat("\r", 100), 0},
+		{strings.Repeat("\r\n", 100), 0},
+		{strings.Repeat("\n\r", 100), time.Second},
+	} {
+		got := AppendEvent(nil, "e-1", "up", tc.data, tc.retry)
+		if bound := encodedLen("e-1", "up", tc.data, tc.retry); len(got) > bound {
+			t.Errorf("data %q, retry %v: encoding is %d bytes, encodedLen bounds it at %d", tc.data, tc.retry, len(got), bound)
+		}
 	}
 }
 

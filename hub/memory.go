@@ -241,7 +241,10 @@ func (l *memoryLog) Configure(size int, maxAge time.Duration) {
 // FormatID is the id of the event of sequence seq in an epoch:
 // "<epoch>-<seq>". The memory and bolt transports use it.
 func FormatID(epoch string, seq uint64) string {
-	return epoch + "-" + strconv.FormatUint(seq, 10)
+	// Formatted on the stack and copied once: this runs for every event.
+	var buf [40]byte
+	b := append(append(buf[:0], epoch...), '-')
+	return string(strconv.AppendUint(b, seq, 10))
 }
 
 // ParseID splits an id of FormatID into its epoch and sequence.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -63,6 +64,27 @@ func TestEpochsDiffer(t *testing.T) {
 		seen[e] = true
 		if !strings.HasPrefix(e, strconv.FormatInt(histT0.UnixMilli(), 36)) || strings.ContainsAny(e, "-*") {
 			t.Fatalf("epoch %q: want the millisecond in base 36, then random digits", e)
+		}
+	}
+}
+
+func TestFormatID(t *testing.T) {
+	long := strings.Repeat("e", 60) // past FormatID's stack buffer
+	for _, tc := range []struct {
+		epoch string
+		seq   uint64
+		want  string
+	}{
+		{"mx0abcd", 0, "mx0abcd-0"},
+		{"mx0abcd", 42, "mx0abcd-42"},
+		{"mx0abcd", math.MaxUint64, "mx0abcd-18446744073709551615"},
+		{long, 7, long + "-7"},
+	} {
+		if got := FormatID(tc.epoch, tc.seq); got != tc.want {
+			t.Errorf("FormatID(%q, %d) = %q, want %q", tc.epoch, tc.seq, got, tc.want)
+		}
+		if ep, seq, ok := ParseID(tc.want); !ok || ep != tc.epoch || seq != tc.seq {
+			t.Errorf("ParseID(%q) = %q, %d, %v", tc.want, ep, seq, ok)
 		}
 	}
 }
