@@ -12,7 +12,8 @@
 # -tls (self-signed); *-gzip, *-zstd-gzip and *-encode-off reach a Caddy site
 # behind encode, with compress on (the first two) or by default; *-sse-gzip
 # and *-sse-zstd one where the module compresses (compress gzip, zstd);
-# those are Caddy-only.
+# those are Caddy-only. stream-10-deep streams into a route whose
+# subscribers may fall 65,536 events behind (buffer 65536) instead of 4,096.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-3}
@@ -98,6 +99,14 @@ http://127.0.0.1:8096 {
 		publish
 	}
 }
+http://127.0.0.1:8097 {
+	sse /events {
+		buffer 65536
+	}
+	sse /publish {
+		publish
+	}
+}
 CADDY
 
 hub=${HUB:-caddy}
@@ -117,6 +126,8 @@ declare -A scenarios=(
 	[reconnect]="-scenario reconnect -subscribers 1000 -publishers 4 -duration 10s"
 	[stream-10]="-scenario stream -duration 10s"
 	[stream-1k]="-scenario stream -subscribers 1000 -rate 1500 -duration 10s"
+	[stream-10-200k]="-scenario stream -rate 200000 -duration 10s"
+	[stream-10-deep]="$(at http://127.0.0.1:8097) -scenario stream -duration 10s"
 	[idle-5k]="-scenario idle -subscribers 5000 -idle 10s"
 	[idle-5k-tls-h1]="$tls -scenario idle -subscribers 5000 -idle 10s"
 	[idle-5k-tls-h2]="$tls -proto h2 -scenario idle -subscribers 5000 -idle 10s"
@@ -132,7 +143,7 @@ declare -A scenarios=(
 	[fanout-10k-tls-h3]="$tls -proto h3 -scenario fanout -subscribers 10000 -duration 20s"
 )
 # The stream scenarios need the streaming publish, which the naive hub lacks.
-order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect stream-10 stream-1k)
+order=(idle-10k idle-19800 fanout-10k fanout-19800 flat-1k publish-10x32 reconnect stream-10 stream-10-200k stream-10-deep stream-1k)
 [ $# -gt 0 ] && order=("$@")
 
 results="$work/results.jsonl"
