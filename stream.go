@@ -59,7 +59,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		b := sub.Take(batch[:0])
 		err := out.send(b)
 		clear(b.Events)
-		batch = b.Events
+		batch = nil
+		if hub.KeepBuffer(len(b.Events), cap(b.Events)) {
+			batch = b.Events
+		}
 		if b.Closed {
 			return nil
 		}

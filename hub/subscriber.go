@@ -233,14 +233,27 @@ type Batch struct {
 // client could dispatch: a retry line joins the block of the event after
 // it, or, as the stream's last line, is applied when it is read. Only the
 // stream's writer calls it.
+//
+// A burst (more than BurstLen events waiting) is handed over in the queue
+// itself, and an empty dst becomes the new queue: under a flood the writer
+// and the queue trade the same two buffers back and forth instead of
+// growing new ones. dst's elements past its length must be nil. After a
+// burst the next small batch is copied into dst and the large queue let
+// go; a writer lets go of a large dst likewise once its batch is small
+// (KeepBuffer), so an idle stream keeps no burst's memory.
 func (s *Subscriber) Take(dst []*Event) Batch {
 	s.mu.Lock()
-	b := Batch{Events: append(dst, s.queue...), Closed: s.closed, Reason: s.reason}
-	clear(s.queue)
-	if cap(s.queue) > 64 {
-		s.queue = nil // give back what a burst grew
+	b := Batch{Closed: s.closed, Reason: s.reason}
+	if len(dst) == 0 && len(s.queue) > BurstLen {
+		b.Events, s.queue = s.queue, dst
 	} else {
-		s.queue = s.queue[:0]
+		b.Events = append(dst, s.queue...)
+		clear(s.queue)
+		if cap(s.queue) > BurstLen {
+			s.queue = nil // give back what a burst grew
+		} else {
+			s.queue = s.queue[:0]
+		}
 	}
 	heartbeat := s.heartbeat && len(b.Events) == 0
 	s.heartbeat = false
@@ -257,6 +270,14 @@ func (s *Subscriber) Take(dst []*Event) Batch {
 	}
 	return b
 }
+
+// BurstLen is the most events a batch holds outside a burst; see Take.
+const BurstLen = 64
+
+// KeepBuffer reports whether a writer should keep, for its next Take, the
+// buffer a batch of n events came in (cleared), of capacity c: a small
+// one always, a large one while the burst it was grown for goes on.
+func KeepBuffer(n, c int) bool { return c <= BurstLen || n > BurstLen }
 
 // Release is how an attached stream's writer says it has written what it
 // took. It reports true when more is waiting: the subscriber stays woken,

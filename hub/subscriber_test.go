@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,3 +111,72 @@ func TestSubscriberWriterWakes(t *testing.T) {
 type countingWriter struct{ wakes int }
 
 func (w *countingWriter) Wake(subs []*Subscriber) { w.wakes += len(subs) }
+
+// takeLikeWriter takes as the hub's writers do: into its kept buffer, then
+// clears the batch and keeps the buffer or lets it go.
+func takeLikeWriter(s *Subscriber, buf *[]*Event) []string {
+	b := s.Take((*buf)[:0])
+	ids := make([]string, len(b.Events))
+	for i, e := range b.Events {
+		ids[i] = e.ID
+	}
+	clear(b.Events)
+	*buf = nil
+	if KeepBuffer(len(b.Events), cap(b.Events)) {
+		*buf = b.Events
+	}
+	return ids
+}
+
+// TestTakeBurst: bursts and small batches alternating reach the writer in
+// order and complete, and once a burst is over neither the subscriber's
+// queue nor the writer's buffer keeps its size.
+func TestTakeBurst(t *testing.T) {
+	s := NewSubscriber("s", []string{"t"}, 10_000, time.Now())
+	var buf []*Event
+	seq := 0
+	push := func(n int) []string {
+		var ids []string
+		for range n {
+			seq++
+			e := &Event{ID: "e-" + strconv.Itoa(seq), Topics: []string{"t"}}
+			s.push(e, nil)
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	for _, n := range []int{3, 1000, 2000, 5, 1500, 1500, 1, 0, 2} {
+		want := push(n)
+		if got := takeLikeWriter(s, &buf); !slices.Equal(got, want) {
+			t.Fatalf("after pushing %d: took %d events %v..., want %d", n, len(got), head(got), len(want))
+		}
+	}
+	if cap(s.queue) > BurstLen || cap(buf) > BurstLen {
+		t.Errorf("after the bursts the queue keeps %d slots and the writer %d, want at most %d each", cap(s.queue), cap(buf), BurstLen)
+	}
+}
+
+func head(ids []string) []string { return ids[:min(len(ids), 3)] }
+
+// BenchmarkTakeFlood is a writer keeping up with a flood: 1,000 events
+// queued between two Takes.
+func BenchmarkTakeFlood(b *testing.B) {
+	s := NewSubscriber("s", []string{"t"}, 10_000, time.Now())
+	events := make([]*Event, 1000)
+	for i := range events {
+		events[i] = &Event{ID: strconv.Itoa(i), Topics: []string{"t"}}
+	}
+	var buf []*Event
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, e := range events {
+			s.push(e, nil)
+		}
+		got := s.Take(buf[:0])
+		clear(got.Events)
+		buf = nil
+		if KeepBuffer(len(got.Events), cap(got.Events)) {
+			buf = got.Events
+		}
+	}
+}

@@ -331,8 +331,10 @@ func (p *Pool) serve(st *stream, sc *writeScratch) {
 	sc.bufs = bufs[:0]
 	batch := Totals{Events: len(b.Events), Bytes: buffersLen(bufs)}
 	clear(b.Events)
-	if cap(b.Events) <= 64 {
+	if hub.KeepBuffer(len(b.Events), cap(b.Events)) {
 		st.scratch = b.Events[:0]
+	} else {
+		st.scratch = nil
 	}
 	if len(bufs) == 0 {
 		p.release(st, b.Closed)
