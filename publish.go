@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -137,16 +138,36 @@ func writeAcks(w http.ResponseWriter, events []*hub.Event, batch bool) {
 			b = append(b, ',')
 		}
 		ack := e.Ack()
-		b = append(b, `{"id":`...)
-		b = appendJSONString(b, ack.ID)
-		b = append(b, `,"subscribers":`...)
-		b = strconv.AppendInt(b, int64(ack.Subscribers), 10)
-		b = append(b, '}')
+		b = appendAck(b, ack.ID, ack.Subscribers)
 	}
 	if batch {
 		b = append(b, ']')
 	}
 	writeJSONBody(w, http.StatusOK, append(b, '\n'))
+}
+
+// appendAck appends a stored event's ack, {"id":...,"subscribers":N}, as
+// json.Marshal of publishResult would.
+func appendAck(b []byte, id string, subscribers int) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"subscribers":`...)
+	b = strconv.AppendInt(b, int64(subscribers), 10)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Event ids are plain ASCII
+// and are copied as they are; anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // maxBody caps a publish request body: room for a batch, and for a full-size

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -280,11 +279,7 @@ func appendAcks(b []byte, lines []ndjsonLine, storeErr error, stats *publishStat
 			err = storeErr
 		}
 		if err == nil {
-			b = append(b, `{"id":`...)
-			b = appendJSONString(b, l.event.ID)
-			b = append(b, `,"subscribers":`...)
-			b = strconv.AppendInt(b, int64(l.subscribers), 10)
-			b = append(b, "}\n"...)
+			b = append(appendAck(b, l.event.ID, l.subscribers), '\n')
 			continue
 		}
 		status := http.StatusBadRequest
@@ -304,18 +299,4 @@ func appendAcks(b []byte, lines []ndjsonLine, storeErr error, stats *publishStat
 		b = append(b, "}\n"...)
 	}
 	return b
-}
-
-// appendJSONString appends s as a JSON string. Event ids are plain ASCII
-// and are copied as they are; anything else goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
