@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 // decodedBody is the response's body decoded by its Content-Encoding, as
@@ -153,7 +155,7 @@ func TestServerCompressCurl(t *testing.T) {
 					args = append(args, "--http2-prior-knowledge")
 				}
 				cmd := exec.CommandContext(ctx, curl, append(args, s.url("/events?topic=c"))...)
-				var stderr syncBuffer
+				var stderr caddytest.Buffer
 				cmd.Stderr = &stderr
 				stdout, err := cmd.StdoutPipe()
 				if err != nil {

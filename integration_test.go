@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 const pubsubSite = `
@@ -678,8 +680,8 @@ func TestServerConflictingHubSettings(t *testing.T) {
 
 // runCaddy runs one Caddy subcommand on a Caddyfile with the given site.
 func runCaddy(t *testing.T, command, site string) (string, error) {
-	s := &testServer{t: t, dir: t.TempDir(), port: freePort(t), admin: "127.0.0.1:0"}
-	cmd := exec.Command(buildCaddy(t), command, "--config", s.writeConfig(site), "--adapter", "caddyfile")
+	s := &testServer{t: t, dir: t.TempDir(), port: caddytest.FreePort(t), admin: "127.0.0.1:0"}
+	cmd := exec.Command(caddytest.Binary(t), command, "--config", s.writeConfig(site), "--adapter", "caddyfile")
 	cmd.Dir = s.dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -759,13 +761,13 @@ func (s *testServer) openUnread(path, target string) io.ReadCloser {
 func TestServerRejectsNegativeHistoryInJSON(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "caddy.json")
-	port := freePort(t)
+	port := caddytest.FreePort(t)
 	body := fmt.Sprintf(`{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:%d"],
 		"routes":[{"handle":[{"handler":"sse","history":-1}]}]}}}}}`, port)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildCaddy(t), "validate", "--config", cfg)
+	cmd := exec.Command(caddytest.Binary(t), "validate", "--config", cfg)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "history -1: must not be negative") {

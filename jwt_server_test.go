@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 // jwtSite subscribes on /events, where public/* needs no token, and
@@ -330,7 +332,7 @@ func TestJWTServerTokenExpiry(t *testing.T) {
 }
 
 func TestSSETokenCommand(t *testing.T) {
-	bin := buildCaddy(t)
+	bin := caddytest.Binary(t)
 	out, err := exec.Command(bin, "sse-token", "--key", testSecret, "--subscribe", "news/*", "--subscribe", "chat", "--publish", "chat", "--ttl", "10m", "--sub", "alice").Output()
 	if err != nil {
 		t.Fatalf("caddy sse-token: %v", err)
@@ -369,7 +371,7 @@ func TestJWTServerConfigErrors(t *testing.T) {
 			if err := os.WriteFile(cfg, []byte(site), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(buildCaddy(t), "validate", "--adapter", "caddyfile", "--config", cfg)
+			cmd := exec.Command(caddytest.Binary(t), "validate", "--adapter", "caddyfile", "--config", cfg)
 			cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 			out, err := cmd.CombinedOutput()
 			if err == nil || !strings.Contains(string(out), tc.want) {

@@ -6,34 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-)
 
-// TestFreePortOutsideEphemeralRange: the ports the server tests choose are
-// ones the kernel does not hand out to other processes meanwhile, and never
-// the same twice.
-func TestFreePortOutsideEphemeralRange(t *testing.T) {
-	lo, hi := testPortRange()
-	seen := make(map[int]bool)
-	for range 50 {
-		port := freePort(t)
-		if port < lo || port > hi {
-			t.Fatalf("freePort returned %d, outside %d-%d", port, lo, hi)
-		}
-		if seen[port] {
-			t.Fatalf("freePort returned %d twice", port)
-		}
-		seen[port] = true
-	}
-	// An outgoing connection's local port is ephemeral: never in our range.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if port := l.Addr().(*net.TCPAddr).Port; port >= lo && port <= hi {
-		t.Errorf("the kernel handed out %d, inside the test range %d-%d", port, lo, hi)
-	}
-}
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
+)
 
 // TestServerPortTakenIsDetected: when another process took the site's port
 // before Caddy bound it, and even answers HTTP there, the start is seen as
@@ -50,7 +25,7 @@ func TestServerPortTakenIsDetected(t *testing.T) {
 	}))
 	port := thief.Addr().(*net.TCPAddr).Port
 
-	s, err := tryStartServer(t, pathDetached, pubsubSite, port, freePort(t), nil)
+	s, err := tryStartServer(t, pathDetached, pubsubSite, port, caddytest.FreePort(t), nil)
 	if err == nil {
 		s.close()
 		t.Fatal("a port held by another HTTP server was taken for Caddy's")

@@ -15,58 +15,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// The Caddy under test is built on first use, once per test binary.
-var (
-	buildOnce   sync.Once
-	buildDir    string
-	caddyBinary string
-	buildErr    error
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	caddytest.Cleanup()
 	os.Exit(code)
-}
-
-// buildCaddy builds ./cmd/caddy, with -race when the tests run with it.
-func buildCaddy(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "caddy-sse-bin-"); buildErr != nil {
-			return
-		}
-		caddyBinary = filepath.Join(buildDir, "caddy")
-		args := []string{"build", "-o", caddyBinary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, "./cmd/caddy")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building caddy for the server tests: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return caddyBinary
 }
 
 // testServer is a Caddy process serving one test's Caddyfile.
@@ -78,94 +43,13 @@ type testServer struct {
 	tlsPort int
 	admin   string
 	cmd     *exec.Cmd
-	logs    *syncBuffer
+	logs    *caddytest.Buffer
 	// client opens streams: HTTP/1.1, which the module detaches from the
 	// request, or h2c, which keeps its goroutine.
 	client *http.Client
 	// exited is closed when the process has ended; waitErr says how.
 	exited  chan struct{}
 	waitErr error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freePort returns a port on 127.0.0.1 that nothing listens on. Caddy binds
-// it only after it has started, seconds later, so the port must not be one
-// the kernel hands out meanwhile to another process's outgoing connection
-// or `:0` listener: it is chosen outside the ephemeral range
-// (net.ipv4.ip_local_port_range), never twice in one test binary, and
-// checked by binding it. startServerFor still retries when another process
-// took it first.
-func freePort(t *testing.T) int {
-	t.Helper()
-	lo, hi := testPortRange()
-	for range 100 {
-		port := lo + rand.IntN(hi-lo+1)
-		if !claimPort(port) {
-			continue
-		}
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatalf("no free port in %d-%d after 100 tries", lo, hi)
-	return 0
-}
-
-// claimedPorts are the ports freePort has handed out in this test binary.
-var claimedPorts struct {
-	sync.Mutex
-	m map[int]bool
-}
-
-// claimPort records port as handed out; false if it already was.
-func claimPort(port int) bool {
-	claimedPorts.Lock()
-	defer claimedPorts.Unlock()
-	if claimedPorts.m[port] {
-		return false
-	}
-	if claimedPorts.m == nil {
-		claimedPorts.m = make(map[int]bool)
-	}
-	claimedPorts.m[port] = true
-	return true
-}
-
-// testPortRange is the range freePort picks from: the ports between 10000
-// and the start of the kernel's ephemeral range (Linux's default is
-// 32768-60999), or above its end when the range starts too low.
-func testPortRange() (lo, hi int) {
-	ephLo, ephHi := 32768, 60999
-	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(raw)); len(f) == 2 {
-			a, errA := strconv.Atoi(f[0])
-			b, errB := strconv.Atoi(f[1])
-			if errA == nil && errB == nil && a <= b {
-				ephLo, ephHi = a, b
-			}
-		}
-	}
-	if ephLo-1 >= 10000+1000 {
-		return 10000, ephLo - 1
-	}
-	return ephHi + 1, 65535
 }
 
 // errAddrInUse is how Caddy reports a listener address another process has.
@@ -224,7 +108,7 @@ func startServerWith(t *testing.T, path, site string, launcher ...string) *testS
 	t.Helper()
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		s, err := tryStartServer(t, path, site, freePort(t), freePort(t), launcher)
+		s, err := tryStartServer(t, path, site, caddytest.FreePort(t), caddytest.FreePort(t), launcher)
 		if err == nil {
 			t.Cleanup(s.close)
 			return s
@@ -241,13 +125,13 @@ func startServerWith(t *testing.T, path, site string, launcher ...string) *testS
 // process has ended and its output is in s.logs.
 func tryStartServer(t *testing.T, path, site string, port, adminPort int, launcher []string) (*testServer, error) {
 	t.Helper()
-	s := &testServer{t: t, dir: t.TempDir(), port: port, logs: new(syncBuffer), exited: make(chan struct{}), client: clientFor(path)}
+	s := &testServer{t: t, dir: t.TempDir(), port: port, logs: new(caddytest.Buffer), exited: make(chan struct{}), client: clientFor(path)}
 	if path == pathTLS {
-		s.tlsPort = freePort(t)
+		s.tlsPort = caddytest.FreePort(t)
 	}
 	s.admin = fmt.Sprintf("127.0.0.1:%d", adminPort)
 	cfg := s.writeConfig(site)
-	args := append(slices.Clip(launcher), buildCaddy(t), "run", "--config", cfg, "--adapter", "caddyfile")
+	args := append(slices.Clip(launcher), caddytest.Binary(t), "run", "--config", cfg, "--adapter", "caddyfile")
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Dir = s.dir
 	s.cmd.Env = append(os.Environ(), "HOME="+s.dir, "XDG_DATA_HOME="+s.dir, "XDG_CONFIG_HOME="+s.dir)
@@ -470,7 +354,7 @@ type stream struct {
 	resp   *http.Response
 	events chan sseEvent
 	cancel context.CancelFunc
-	raw    *syncBuffer
+	raw    *caddytest.Buffer
 	// lastRetry is the last retry field read, applied when its line is
 	// read, as the EventSource parser does, whether or not a block follows.
 	lastRetry atomic.Value
@@ -511,7 +395,7 @@ func (s *testServer) trySubscribe(path string, header ...string) (*stream, int) 
 		cancel()
 		return nil, resp.StatusCode
 	}
-	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 1024), cancel: cancel, raw: new(syncBuffer)}
+	st := &stream{t: s.t, resp: resp, events: make(chan sseEvent, 1024), cancel: cancel, raw: new(caddytest.Buffer)}
 	go st.read()
 	s.t.Cleanup(st.close)
 	s.t.Cleanup(func() {

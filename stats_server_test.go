@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/internal/caddytest"
 )
 
 // statsFrom decodes a stats event read from a stream, failing unless it is
@@ -117,11 +119,11 @@ func TestServerStatsTopicRefused(t *testing.T) {
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "caddy.json")
 		body := fmt.Sprintf(`{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:%d"],
-			"routes":[{"handle":[{"handler":"sse","stats_interval":"10s"}]}]}}}}}`, freePort(t))
+			"routes":[{"handle":[{"handler":"sse","stats_interval":"10s"}]}]}}}}}`, caddytest.FreePort(t))
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(buildCaddy(t), "validate", "--config", cfg)
+		cmd := exec.Command(caddytest.Binary(t), "validate", "--config", cfg)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "stats_interval: set stats_topic too") {

@@ -25,8 +25,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func buildCaddy(t *testing.T) string { return caddytest.Binary(t) }
-
 // caddyNode is one Caddy process serving an sse route on a loopback port.
 type caddyNode struct {
 	t      *testing.T
@@ -75,7 +73,7 @@ http://127.0.0.1:%d {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(buildCaddy(t), "run", "--config", path, "--adapter", "caddyfile")
+	n.cmd = exec.Command(caddytest.Binary(t), "run", "--config", path, "--adapter", "caddyfile")
 	n.cmd.Dir = dir
 	n.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs

@@ -1,5 +1,0 @@
-//go:build race
-
-package caddysse
-
-const raceEnabled = true
