@@ -53,14 +53,19 @@ func (h *Handler) logStreamOpened(s *hub.Subscriber, path string) {
 		return
 	}
 	if ce := h.logger.Check(zapcore.DebugLevel, "stream opened"); ce != nil {
-		ce.Write(
-			zap.String("hub", h.Hub),
-			zap.String("connection", s.ID),
-			zap.String("remote_addr", s.RemoteAddr),
-			zap.Strings("topics", s.Topics),
-			zap.String("path", path),
-		)
+		ce.Write(h.streamFields(s, path, zap.Strings("topics", s.Topics))...)
 	}
+}
+
+// streamFields are the fields a line about stream s served on path starts
+// with, followed by more.
+func (h *Handler) streamFields(s *hub.Subscriber, path string, more ...zap.Field) []zap.Field {
+	return append([]zap.Field{
+		zap.String("hub", h.Hub),
+		zap.String("connection", s.ID),
+		zap.String("remote_addr", s.RemoteAddr),
+		zap.String("path", path),
+	}, more...)
 }
 
 // logStreamEnd records the end of a stream served on path, with what was
@@ -75,14 +80,7 @@ func (h *Handler) logStreamEnd(s *hub.Subscriber, path string, sent streamTotals
 	duration := time.Since(s.ConnectedAt)
 	if reason == hub.ReasonQueueFull || reason == hub.ReasonWriteFailed {
 		if ce := h.logger.Check(zapcore.WarnLevel, "stream dropped"); ce != nil {
-			fields := []zap.Field{
-				zap.String("hub", h.Hub),
-				zap.String("connection", s.ID),
-				zap.String("remote_addr", s.RemoteAddr),
-				zap.String("path", path),
-				zap.String("reason", string(reason)),
-				zap.Duration("duration", duration),
-			}
+			fields := h.streamFields(s, path, zap.String("reason", string(reason)), zap.Duration("duration", duration))
 			if writeErr != nil {
 				fields = append(fields, zap.Error(writeErr), zap.Bool("timed_out", writeTimedOut(writeErr)))
 			}
@@ -90,17 +88,13 @@ func (h *Handler) logStreamEnd(s *hub.Subscriber, path string, sent streamTotals
 		}
 	}
 	if ce := h.logger.Check(zapcore.DebugLevel, "stream ended"); ce != nil {
-		ce.Write(
-			zap.String("hub", h.Hub),
-			zap.String("connection", s.ID),
-			zap.String("remote_addr", s.RemoteAddr),
+		ce.Write(h.streamFields(s, path,
 			zap.Strings("topics", s.Topics),
-			zap.String("path", path),
 			zap.String("reason", string(reason)),
 			zap.Duration("duration", duration),
 			zap.Int("events", sent.Events),
 			zap.Int("bytes", sent.Bytes),
-		)
+		)...)
 	}
 }
 
